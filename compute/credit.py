@@ -1,0 +1,194 @@
+"""Credit: claimed from a host's benchmark, granted once per valid replica, averaged the
+BOINC way.
+
+- Claimed credit is cobblestones: a host computing at 1 GFLOPS for a day earns 200.
+- Granted credit is the minimum (or the average, per project) of the valid replicas' claims,
+  each capped by the project. A replica is granted at most once: the ledger row carries a
+  unique replica id, so a second grant fails in the database, not in a Python check.
+- Recent average credit (RAC) decays with a one-week half-life (BOINC's ``update_average``).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Sum
+from django.db.models.functions import Exp
+
+from compute.models import CreditEntry, Host, Membership, Project, Volunteer
+from compute.models.project import CreditPolicy
+
+COBBLESTONE_SCALE = 200.0 / (86400.0 * 1e9)
+HALF_LIFE = 7 * 86400.0
+LN2 = math.log(2)
+
+
+def claimed_credit(benchmark_fpops: float, cpu_time: float) -> float:
+    return max(0.0, benchmark_fpops) * max(0.0, cpu_time) * COBBLESTONE_SCALE
+
+
+def capped(claim: float, cap: float) -> float:
+    return min(claim, cap) if cap > 0 else claim
+
+
+def granted_amount(claims: list[float], policy: str, cap: float) -> float:
+    claims = [capped(c, cap) for c in claims]
+    if not claims:
+        return 0.0
+    if policy == CreditPolicy.AVERAGE:
+        return sum(claims) / len(claims)
+    return min(claims)
+
+
+def update_average(
+    avg: float, avg_time: float, work: float, work_start_time: float, now: float
+) -> tuple[float, float]:
+    """BOINC's exponentially-decaying average of credit per day; returns (avg, avg_time)."""
+    if avg_time > 0:
+        diff = max(0.0, now - avg_time)
+        weight = math.exp(-diff * LN2 / HALF_LIFE)
+        avg *= weight
+        if 1.0 - weight > 1e-6:
+            avg += (1.0 - weight) * (work / (diff / 86400.0))
+        else:
+            avg += LN2 * work * 86400.0 / HALF_LIFE
+    elif work:
+        days = max(now - work_start_time, 1.0) / 86400.0
+        avg = work / days
+    return avg, now
+
+
+@dataclass(frozen=True)
+class Grant:
+    replica_id: int
+    workunit_id: int
+    project_id: int
+    host_id: int | None
+    user_id: int | None
+    amount: float
+    sent_at: datetime | None
+
+
+def grant(grants: Iterable[Grant], now: datetime) -> list[Grant]:
+    """Write ledger entries and add them to host, volunteer and membership totals.
+
+    Returns the grants that took effect; one whose replica was already credited is skipped
+    (the unique ledger row refuses it) and changes nothing. Must run inside a transaction.
+    """
+    done = []
+    for g in grants:
+        try:
+            with transaction.atomic():
+                CreditEntry.objects.create(
+                    replica_id=g.replica_id,
+                    workunit_id=g.workunit_id,
+                    project_id=g.project_id,
+                    host_id=g.host_id,
+                    user_id=g.user_id,
+                    amount=g.amount,
+                    granted_at=now,
+                )
+        except IntegrityError:
+            continue
+        done.append(g)
+    _add_to_totals(done, now.timestamp())
+    return done
+
+
+def _add_to_totals(grants: list[Grant], now: float) -> None:
+    # Lock rows in a fixed order (hosts, volunteers, memberships; each by id) so concurrent
+    # validations never deadlock.
+    per_host: dict[int, list[Grant]] = defaultdict(list)
+    per_user: dict[int, list[Grant]] = defaultdict(list)
+    per_membership: dict[tuple[int, int], list[Grant]] = defaultdict(list)
+    for g in grants:
+        if g.host_id is not None:
+            per_host[g.host_id].append(g)
+        if g.user_id is not None:
+            per_user[g.user_id].append(g)
+            per_membership[(g.user_id, g.project_id)].append(g)
+    if per_host:
+        for host in (
+            Host.objects.select_for_update(no_key=True).filter(id__in=per_host).order_by("id")
+        ):
+            _apply(host, per_host[host.id], now)
+    if per_user:
+        existing = set(
+            Volunteer.objects.filter(user_id__in=per_user).values_list("user_id", flat=True)
+        )
+        Volunteer.objects.bulk_create(
+            [Volunteer(user_id=u) for u in per_user if u not in existing], ignore_conflicts=True
+        )
+        for volunteer in (
+            Volunteer.objects.select_for_update(no_key=True)
+            .filter(user_id__in=per_user)
+            .order_by("user_id")
+        ):
+            _apply(volunteer, per_user[volunteer.user_id], now)
+    for (user_id, project_id), gs in sorted(per_membership.items()):
+        membership, _ = Membership.objects.select_for_update(no_key=True).get_or_create(
+            user_id=user_id, project_id=project_id
+        )
+        _apply(membership, gs, now)
+
+
+def _apply(row: Host | Volunteer | Membership, grants: list[Grant], now: float) -> None:
+    for g in grants:
+        start = g.sent_at.timestamp() if g.sent_at else now
+        row.rac, row.rac_time = update_average(row.rac, row.rac_time, g.amount, start, now)
+        row.total_credit += g.amount
+    row.save(update_fields=["total_credit", "rac", "rac_time"])
+
+
+def fold_project_credit(limit: int | None = None, now: float | None = None) -> int:
+    """Add new ledger entries to their projects' totals.
+
+    A project's row would be the hottest in the database if every grant updated it, so the
+    ledger is folded in periodically instead; ``folded`` marks what has been counted, and
+    rows are claimed with SKIP LOCKED so two folds never count one entry twice.
+    """
+    limit = limit or settings.COMPUTE["SWEEP_BATCH"] * 10
+    now = now or time.time()
+    with transaction.atomic():
+        entries = CreditEntry.objects.filter(folded=False).order_by("id")
+        ids = list(
+            entries.select_for_update(skip_locked=True, no_key=True).values_list("id", flat=True)[
+                :limit
+            ]
+        )
+        if not ids:
+            return 0
+        sums = (
+            CreditEntry.objects.filter(id__in=ids)
+            .values("project_id")
+            .annotate(amount=Sum("amount"))
+            .order_by("project_id")
+        )
+        for row in sums:
+            project = Project.objects.select_for_update(no_key=True).get(id=row["project_id"])
+            project.rac, project.rac_time = update_average(
+                project.rac, project.rac_time, row["amount"], now, now
+            )
+            project.total_credit += row["amount"]
+            project.save(update_fields=["total_credit", "rac", "rac_time"])
+        CreditEntry.objects.filter(id__in=ids).update(folded=True)
+        return len(ids)
+
+
+def decay_credit(now: float | None = None, min_age: float = 86400.0) -> int:
+    """Decay the RAC of everything that earned nothing for ``min_age`` seconds (BOINC's
+    update_stats), one UPDATE per table."""
+    now = now or time.time()
+    changed = 0
+    for model in (Host, Volunteer, Membership, Project):
+        changed += model.objects.filter(
+            rac__gt=0, rac_time__gt=0, rac_time__lt=now - min_age
+        ).update(rac=F("rac") * Exp((F("rac_time") - now) * (LN2 / HALF_LIFE)), rac_time=now)
+    return changed

@@ -1,0 +1,63 @@
+"""Live events for connected volunteers, sent through the channel layer after commit.
+
+Each connected host listens on the group ``host_<id>``; its user's pages on ``user_<id>``.
+Events are best-effort: a volunteer who is not connected misses nothing durable, since
+credit and cancellations are in the database and reach the host on its next request.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+if TYPE_CHECKING:
+    from compute.credit import Grant
+
+log = logging.getLogger(__name__)
+
+
+def host_group(host_id: int) -> str:
+    return f"host_{host_id}"
+
+
+def user_group(user_id: int) -> str:
+    return f"user_{user_id}"
+
+
+def project_group(project_id: int) -> str:
+    return f"project_{project_id}"
+
+
+def _send(group: str, message: dict) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(group, message)
+    except Exception:
+        # Live updates must never break the engine; the database already holds the truth.
+        log.warning("could not send %s to %s", message.get("type"), group, exc_info=True)
+
+
+def replicas_cancelled(pairs: Iterable[tuple[int, int | None]]) -> None:
+    """Tell hosts to stop work on replicas that are no longer needed."""
+    per_host: dict[int, list[int]] = defaultdict(list)
+    for replica_id, host_id in pairs:
+        if host_id is not None:
+            per_host[host_id].append(replica_id)
+    for host_id, replica_ids in per_host.items():
+        _send(host_group(host_id), {"type": "compute.cancel", "replicas": sorted(replica_ids)})
+
+
+def credit_granted(grants: Iterable[Grant]) -> None:
+    per_host: dict[int, float] = defaultdict(float)
+    for g in grants:
+        if g.host_id is not None:
+            per_host[g.host_id] += g.amount
+    for host_id, amount in per_host.items():
+        _send(host_group(host_id), {"type": "compute.credit", "amount": amount})

@@ -1,0 +1,67 @@
+"""Celery tasks: thin, idempotent wrappers over the domain functions.
+
+Each task takes ids, calls one domain function that re-reads and guards its state, and can
+therefore be delivered twice (late acknowledgement after a worker dies) without effect.
+"""
+
+from __future__ import annotations
+
+from django.db import OperationalError
+
+from celery import shared_task
+
+from compute import assimilation, cleanup, credit, feeder, transitioner, validation
+
+RETRY = {"autoretry_for": (OperationalError,), "retry_backoff": True, "max_retries": 5}
+
+
+@shared_task(**RETRY)
+def validate_workunit(workunit_id: int) -> str:
+    return validation.validate_workunit(workunit_id).outcome
+
+
+@shared_task(**RETRY)
+def assimilate_workunit(workunit_id: int) -> str:
+    return assimilation.assimilate_workunit(workunit_id)
+
+
+@shared_task(**RETRY)
+def transition_workunits(workunit_ids: list[int]) -> int:
+    for workunit_id in workunit_ids:
+        transitioner.transition_workunit(workunit_id)
+    return len(workunit_ids)
+
+
+@shared_task
+def sweep_transitioner() -> int:
+    return transitioner.run_transitioner()
+
+
+@shared_task
+def sweep_feeder() -> dict[int, int]:
+    return feeder.refill_all()
+
+
+@shared_task
+def sweep_validator() -> int:
+    return len(validation.validate_pending())
+
+
+@shared_task
+def sweep_assimilator() -> int:
+    return assimilation.assimilate_pending()
+
+
+@shared_task
+def sweep_credit_fold() -> int:
+    return credit.fold_project_credit()
+
+
+@shared_task
+def sweep_credit_decay() -> int:
+    return credit.decay_credit()
+
+
+@shared_task
+def sweep_cleanup() -> tuple[int, int]:
+    return cleanup.run_cleanup()

@@ -1,0 +1,270 @@
+"""Settings for socialgrid, read from the environment.
+
+With no environment at all the platform runs embedded: SQLite, the in-memory channel layer,
+an in-process dispatch cache and Celery tasks executed in-process. ``DATABASE_URL`` switches
+to PostgreSQL and ``REDIS_URL`` to channels-redis, the Redis dispatch cache and a Celery broker
+served by separate worker and beat processes. ``SOCIALGRID_ENV=production`` turns on the
+checks that a public deployment needs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+from socialgrid.env import (
+    envbool,
+    envfloat,
+    envint,
+    envlist,
+    envstr,
+    parse_database_url,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(envstr("SOCIALGRID_VAR_DIR", str(BASE_DIR / "var")))
+
+ENVIRONMENT = envstr("SOCIALGRID_ENV", "development")
+if ENVIRONMENT not in {"development", "production"}:
+    raise ImproperlyConfigured(
+        f"SOCIALGRID_ENV must be 'development' or 'production', not {ENVIRONMENT!r}"
+    )
+PRODUCTION = ENVIRONMENT == "production"
+
+DEV_SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production-6f1c0b8e"
+SECRET_KEY = envstr("SECRET_KEY", DEV_SECRET_KEY)
+DEBUG = envbool("DEBUG", not PRODUCTION)
+
+if PRODUCTION:
+    if SECRET_KEY == DEV_SECRET_KEY or len(SECRET_KEY) < 40:
+        raise ImproperlyConfigured(
+            "SECRET_KEY must be set to a private value of at least 40 characters in production"
+        )
+    if DEBUG:
+        raise ImproperlyConfigured("DEBUG must be off in production (unset DEBUG or set DEBUG=0)")
+
+ALLOWED_HOSTS = envlist(
+    "ALLOWED_HOSTS",
+    [] if PRODUCTION else ["127.0.0.1", "localhost", "testserver", "[::1]"],
+)
+CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", [])
+SITE_URL = envstr("SITE_URL", "http://127.0.0.1:8000")
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "channels",
+    "allauth",
+    "allauth.account",
+    "compute",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+]
+
+ROOT_URLCONF = "socialgrid.urls"
+WSGI_APPLICATION = "socialgrid.wsgi.application"
+ASGI_APPLICATION = "socialgrid.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------
+DATABASE_URL = envstr("DATABASE_URL", "")
+if DATABASE_URL:
+    DATABASES = {"default": parse_database_url(DATABASE_URL)}
+    DATABASES["default"].setdefault("CONN_MAX_AGE", envint("DB_CONN_MAX_AGE", 60, minimum=0))
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+else:
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": VAR_DIR / "socialgrid.sqlite3",
+            # The embedded mode runs the web server and the sweeps in one process: WAL lets
+            # readers proceed during a write and IMMEDIATE transactions queue writers instead
+            # of failing with "database is locked".
+            "OPTIONS": {
+                "timeout": 30,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
+            "TEST": {"NAME": envstr("SOCIALGRID_TEST_SQLITE", "") or None},
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis: channel layer, dispatch cache, Celery broker ------------------------------------
+REDIS_URL = envstr("REDIS_URL", "")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # redis-py 8 defaults to a 5 s socket timeout while the layer blocks on Redis for
+            # 5 s at a time; a larger timeout keeps idle sockets alive.
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
+                "prefix": "sg:layer",
+                "capacity": 1000,
+            },
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# --- Celery ---------------------------------------------------------------------------------
+CELERY_BROKER_URL = envstr("CELERY_BROKER_URL", REDIS_URL or "memory://localhost/")
+CELERY_TASK_ALWAYS_EAGER = not (REDIS_URL or envstr("CELERY_BROKER_URL", ""))
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = None
+# A task is acknowledged after it ran, and a worker killed mid-task gives it back to the
+# broker, so every task must be idempotent (they are: each re-reads and guards its state).
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = envstr("CELERY_QUEUE", "socialgrid")
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 600)}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TIMEZONE = "UTC"
+
+SWEEP_INTERVALS = {
+    "transitioner": envfloat("SWEEP_TRANSITIONER_SECONDS", 10.0),
+    "feeder": envfloat("SWEEP_FEEDER_SECONDS", 5.0),
+    "validator": envfloat("SWEEP_VALIDATOR_SECONDS", 15.0),
+    "assimilator": envfloat("SWEEP_ASSIMILATOR_SECONDS", 30.0),
+    "credit_fold": envfloat("SWEEP_CREDIT_FOLD_SECONDS", 30.0),
+    "cleanup": envfloat("SWEEP_CLEANUP_SECONDS", 3600.0),
+    "decay": envfloat("SWEEP_DECAY_SECONDS", 3600.0),
+}
+CELERY_BEAT_SCHEDULE = {
+    "transitioner": {
+        "task": "compute.tasks.sweep_transitioner",
+        "schedule": SWEEP_INTERVALS["transitioner"],
+    },
+    "feeder": {"task": "compute.tasks.sweep_feeder", "schedule": SWEEP_INTERVALS["feeder"]},
+    "validator": {
+        "task": "compute.tasks.sweep_validator",
+        "schedule": SWEEP_INTERVALS["validator"],
+    },
+    "assimilator": {
+        "task": "compute.tasks.sweep_assimilator",
+        "schedule": SWEEP_INTERVALS["assimilator"],
+    },
+    "credit-fold": {
+        "task": "compute.tasks.sweep_credit_fold",
+        "schedule": SWEEP_INTERVALS["credit_fold"],
+    },
+    "cleanup": {"task": "compute.tasks.sweep_cleanup", "schedule": SWEEP_INTERVALS["cleanup"]},
+    "decay": {"task": "compute.tasks.sweep_credit_decay", "schedule": SWEEP_INTERVALS["decay"]},
+}
+
+# --- The compute engine ---------------------------------------------------------------------
+COMPUTE = {
+    # The dispatch cache: "redis" when REDIS_URL is set, else an in-process queue.
+    "FEEDER_BACKEND": "redis" if REDIS_URL else "local",
+    "FEEDER_BATCH": envint("FEEDER_BATCH", 500, minimum=1),
+    "FEEDER_LOW_WATER": envint("FEEDER_LOW_WATER", 100, minimum=0),
+    "PREFETCH_PER_CORE": envint("PREFETCH_PER_CORE", 2, minimum=1),
+    "MAX_OUTPUT_BYTES": envint("MAX_OUTPUT_BYTES", 1024 * 1024, minimum=1024),
+    "OUTPUT_RETENTION_DAYS": envfloat("OUTPUT_RETENTION_DAYS", 7.0),
+    "PURGE_AFTER_DAYS": envfloat("PURGE_AFTER_DAYS", 30.0),
+    "ASSIMILATE_MAX_ATTEMPTS": envint("ASSIMILATE_MAX_ATTEMPTS", 5, minimum=1),
+    "SWEEP_BATCH": envint("SWEEP_BATCH", 1000, minimum=1),
+    "MAX_KERNEL_BYTES": envint("MAX_KERNEL_BYTES", 8 * 1024 * 1024, minimum=1024),
+}
+
+# --- Auth -----------------------------------------------------------------------------------
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+LOGIN_REDIRECT_URL = "/"
+ACCOUNT_LOGIN_METHODS = {"email", "username"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "username*", "password1*", "password2*"]
+ACCOUNT_EMAIL_VERIFICATION = envstr("ACCOUNT_EMAIL_VERIFICATION", "optional")
+EMAIL_BACKEND = envstr("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "socialgrid <noreply@localhost>")
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# --- I18n, static ---------------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+# Production serves collected files (``manage.py collectstatic``) from STATIC_ROOT; development
+# serves them straight from the source folders through WhiteNoise's finders.
+STATIC_ROOT = envstr("STATIC_ROOT", str(BASE_DIR / "staticfiles") if PRODUCTION else "") or None
+WHITENOISE_USE_FINDERS = not PRODUCTION
+WHITENOISE_AUTOREFRESH = DEBUG and not PRODUCTION
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if PRODUCTION
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        )
+    },
+}
+
+# --- Security -------------------------------------------------------------------------------
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+if PRODUCTION:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", True)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 31536000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", False)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
