@@ -7,18 +7,29 @@ credit and cancellations are in the database and reach the host on its next requ
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 
 if TYPE_CHECKING:
     from compute.credit import Grant
 
 log = logging.getLogger(__name__)
+
+# The event loop of the ASGI server in this process. The in-memory channel layer (embedded
+# mode) keeps asyncio queues bound to that loop, so events raised in other threads (the
+# embedded beat) must be handed to it; the Redis layer needs no such care.
+_server_loop: asyncio.AbstractEventLoop | None = None
+
+
+def bind_loop(loop: asyncio.AbstractEventLoop) -> None:
+    global _server_loop
+    _server_loop = loop
 
 
 def host_group(host_id: int) -> str:
@@ -38,7 +49,11 @@ def _send(group: str, message: dict) -> None:
     if layer is None:
         return
     try:
-        async_to_sync(layer.group_send)(group, message)
+        loop = _server_loop
+        if isinstance(layer, InMemoryChannelLayer) and loop is not None and loop.is_running():
+            asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop).result(5)
+        else:
+            async_to_sync(layer.group_send)(group, message)
     except Exception:
         # Live updates must never break the engine; the database already holds the truth.
         log.warning("could not send %s to %s", message.get("type"), group, exc_info=True)
@@ -61,3 +76,7 @@ def credit_granted(grants: Iterable[Grant]) -> None:
             per_host[g.host_id] += g.amount
     for host_id, amount in per_host.items():
         _send(host_group(host_id), {"type": "compute.credit", "amount": amount})
+
+
+def project_stats(project_id: int, stats: dict) -> None:
+    _send(project_group(project_id), {"type": "project.stats", "stats": stats})

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from compute import feeder, lifecycle, reliability, retry
@@ -31,6 +31,7 @@ from compute.states import MembershipState, Replication, ServerState
 
 # A request pops a few more candidates than it wants, since some may be refused.
 OVERFETCH = 4
+MAX_ROUNDS = 4
 
 
 @dataclass(frozen=True)
@@ -105,11 +106,9 @@ def project_shares(host: Host, project_ids: list[int] | None = None) -> list[Pro
 
 
 def host_may_compute(host: Host) -> bool:
-    if host.banned:
-        return False
-    if host.user_id is None:
-        return True
-    return not Volunteer.objects.filter(user_id=host.user_id, banned=True).exists()
+    """Read fresh: a ban takes effect on the next request, not the next connection."""
+    banned_user = Volunteer.objects.filter(user_id=OuterRef("user_id"), banned=True)
+    return Host.objects.filter(id=host.id, banned=False).exclude(Exists(banned_user)).exists()
 
 
 def in_flight(host: Host) -> int:
@@ -187,21 +186,35 @@ def _lease_from_app(
     now: datetime,
     rng: random.Random | None,
 ) -> list[Assignment]:
+    """Pop, screen and lease until ``want`` replicas are leased or the queue has nothing
+    this host can take. Stale entries (leased elsewhere, finished work units) are dropped and
+    more are popped, a few rounds at most; entries for other hosts go back at the end."""
     queue = feeder.get_queue()
-    entries = queue.pop(app.id, want + OVERFETCH)
-    if len(entries) < want:
-        # The cache ran dry: refill it now rather than wait for the periodic feeder.
-        feeder.refill(app.id, queue=queue)
-        entries += queue.pop(app.id, want + OVERFETCH - len(entries))
-    if not entries:
-        return []
+    leased: list[Assignment] = []
+    returned: list[feeder.Entry] = []
+    refilled = False
     try:
-        picked, leased = _screen_and_lease(host, app, entries, want, record, now, rng)
-    except Exception:
-        feeder.push_back(app.id, entries, queue)
-        raise
-    # Accepted entries that did not lease were stale (leased or finished meanwhile): dropped.
-    feeder.push_back(app.id, picked.returned, queue)
+        for _ in range(MAX_ROUNDS):
+            missing = want - len(leased)
+            entries = queue.pop(app.id, missing + OVERFETCH)
+            if len(entries) < missing and not refilled:
+                # The cache ran dry: refill it now rather than wait for the periodic feeder.
+                feeder.refill(app.id, queue=queue)
+                refilled = True
+                entries += queue.pop(app.id, missing + OVERFETCH - len(entries))
+            if not entries:
+                break
+            try:
+                picked, got = _screen_and_lease(host, app, entries, missing, record, now, rng)
+            except Exception:
+                feeder.push_back(app.id, entries, queue)
+                raise
+            leased += got
+            returned += picked.returned
+            if len(leased) >= want:
+                break
+    finally:
+        feeder.push_back(app.id, returned, queue)
     return leased
 
 

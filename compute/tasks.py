@@ -65,3 +65,16 @@ def sweep_credit_decay() -> int:
 @shared_task
 def sweep_cleanup() -> tuple[int, int]:
     return cleanup.run_cleanup()
+
+
+@shared_task
+def broadcast_project_stats() -> int:
+    """Live counters for project pages; cheap aggregates, a few projects, every few seconds."""
+    from compute import notify
+    from compute.models import Project
+    from compute.stats import project_stats
+
+    projects = list(Project.objects.filter(is_public=True, is_active=True))
+    for project in projects:
+        notify.project_stats(project.id, project_stats(project))
+    return len(projects)

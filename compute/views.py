@@ -1,29 +1,44 @@
 from __future__ import annotations
 
-from django.db.models import Count, Q
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
+from compute import pages, pictures, stats
 from compute.models import AppVersion, Project
-from compute.states import BatchState
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    projects = Project.objects.filter(is_public=True).annotate(
-        n_volunteers=Count("memberships", filter=Q(memberships__state="active"))
-    )
-    return render(request, "compute/home.html", {"projects": projects})
+    return render(request, "compute/home.html", {"page": pages.home_page()})
 
 
 @require_GET
 def project(request: HttpRequest, slug: str) -> HttpResponse:
-    project = get_object_or_404(Project, slug=slug, is_public=True)
-    batches = project.batches.filter(state=BatchState.IN_PROGRESS)[:20]
-    return render(request, "compute/project.html", {"project": project, "batches": batches})
+    project = get_object_or_404(pages.public_projects(), slug=slug)
+    return render(request, "compute/project.html", {"page": pages.project_page(project)})
+
+
+@require_GET
+def project_stats(request: HttpRequest, slug: str) -> JsonResponse:
+    """The live numbers, for pages whose WebSocket is unavailable (polled every 10 s)."""
+    project = get_object_or_404(pages.public_projects(), slug=slug)
+    response = JsonResponse(stats.project_stats(project))
+    response["Cache-Control"] = "max-age=5"
+    return response
+
+
+@require_GET
+def project_picture(request: HttpRequest, slug: str) -> HttpResponse:
+    png = pictures.project_picture(slug)
+    if png is None:
+        raise Http404("this project has no picture")
+    response = HttpResponse(png, content_type="image/png")
+    # Short: the picture changes as tiles come back (project.js also adds ?v=<batch>-<done>).
+    response["Cache-Control"] = "public, max-age=10"
+    return response
 
 
 def _version(pk: int, sha256: str, field: str) -> AppVersion:

@@ -141,6 +141,19 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# Django's cache (rendered pictures, rate-limit counters): shared through Redis when there is
+# one, so every web process sees the same entries; per process otherwise.
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "sg:cache",
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
 # --- Celery ---------------------------------------------------------------------------------
 CELERY_BROKER_URL = envstr("CELERY_BROKER_URL", REDIS_URL or "memory://localhost/")
 CELERY_TASK_ALWAYS_EAGER = not (REDIS_URL or envstr("CELERY_BROKER_URL", ""))
@@ -165,6 +178,7 @@ SWEEP_INTERVALS = {
     "credit_fold": envfloat("SWEEP_CREDIT_FOLD_SECONDS", 30.0),
     "cleanup": envfloat("SWEEP_CLEANUP_SECONDS", 3600.0),
     "decay": envfloat("SWEEP_DECAY_SECONDS", 3600.0),
+    "project_stats": envfloat("SWEEP_PROJECT_STATS_SECONDS", 5.0),
 }
 CELERY_BEAT_SCHEDULE = {
     "transitioner": {
@@ -186,6 +200,10 @@ CELERY_BEAT_SCHEDULE = {
     },
     "cleanup": {"task": "compute.tasks.sweep_cleanup", "schedule": SWEEP_INTERVALS["cleanup"]},
     "decay": {"task": "compute.tasks.sweep_credit_decay", "schedule": SWEEP_INTERVALS["decay"]},
+    "project-stats": {
+        "task": "compute.tasks.broadcast_project_stats",
+        "schedule": SWEEP_INTERVALS["project_stats"],
+    },
 }
 
 # --- The compute engine ---------------------------------------------------------------------
@@ -267,4 +285,14 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+# --- The volunteer protocol (docs/protocol.md) ----------------------------------------------
+PROTOCOL = {
+    "MAX_MESSAGE_BYTES": envint("PROTOCOL_MAX_MESSAGE_BYTES", 1024 * 1024 + 4096, minimum=1024),
+    "MESSAGES_PER_SECOND": envfloat("PROTOCOL_MESSAGES_PER_SECOND", 20.0),
+    "MAX_VIOLATIONS": envint("PROTOCOL_MAX_VIOLATIONS", 20, minimum=1),
+    "IDLE_SECONDS": envfloat("PROTOCOL_IDLE_SECONDS", 120.0),
+    "HEARTBEAT_SECONDS": envfloat("PROTOCOL_HEARTBEAT_SECONDS", 30.0),
+    "RETRY_AFTER_SECONDS": envfloat("PROTOCOL_RETRY_AFTER_SECONDS", 20.0),
 }

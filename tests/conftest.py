@@ -125,3 +125,19 @@ def redis_url() -> str:
             pytest.fail(message)
         pytest.skip(message)
     return url
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_async_thread_connections(django_db_setup, django_db_blocker):
+    """Consumers reach the database from asgiref's executor threads, whose connections
+    outlive the tests; on PostgreSQL they must be gone before the test database is dropped."""
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )

@@ -8,9 +8,10 @@ split a job into work unit inputs:
   finds it cancels the rest of its batch.
 
 ``EXAMPLES`` describes them for whoever creates the App and AppVersion rows. Kernel contract:
-an ES module exporting ``async run(input, progress, env)``; ``progress(fraction)`` reports
-0..1, ``env.wasm`` is the app version's WebAssembly binary compiled to a
-``WebAssembly.Module`` (or null), and the result is JSON equal to the Python reference's.
+an ES module exporting ``async run(input, progress, env)``; ``await progress(fraction)``
+reports 0..1 (the worker may sleep inside it to honour the volunteer's CPU share);
+``env.wasm`` is the app version's WebAssembly binary compiled to a ``WebAssembly.Module``
+(or null); the result is JSON equal to the Python reference's.
 """
 
 from __future__ import annotations

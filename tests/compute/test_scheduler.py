@@ -219,3 +219,13 @@ def test_adaptive_replication_lets_a_trusted_host_compute_alone(project_factory,
     lease_replicas(host, 1, rng=random.Random(1))
     wu = WorkUnit.objects.get()
     assert (wu.min_quorum, wu.replication, wu.spot_check) == (1, Replication.UNREPLICATED, False)
+
+
+def test_stale_entries_from_another_process_do_not_starve_a_host(project, host_factory):
+    """Entries leased elsewhere are skipped and the next ones popped in the same request."""
+    submit(project, n=12)
+    feeder.refill_all()
+    # Another process leased the first eight replicas behind this cache's back.
+    first = list(Replica.objects.filter(ordinal=0).order_by("id").values_list("id", flat=True)[:8])
+    Replica.objects.filter(id__in=first).update(server_state=ServerState.OVER, outcome="didnt_need")
+    assert len(lease_replicas(host_factory(project, cores=2), 4)) == 4

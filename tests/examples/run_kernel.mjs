@@ -5,6 +5,10 @@
 // callback that records what it reports and env = {wasm: compiled module or null}; any
 // other exported function is called with the input alone.
 //
+// progress() returns a Promise that settles on a later turn of the event loop, as the
+// browser worker's does when it pauses for the CPU share: a kernel that returns while one
+// is still pending did not await it, and its result is reported as an error.
+//
 // The kernel is evaluated in a fresh V8 context, whose globals are the language's and
 // WebAssembly's only (no fetch, atob, TextEncoder, self, performance...): a kernel that
 // leans on a browser or Node global fails here as it would in a bare worker. Needs
@@ -29,11 +33,16 @@ const wasm = request.wasm ? await WebAssembly.compile(readFileSync(request.wasm)
 const results = [];
 for (const input of request.inputs) {
   const progress = [];
+  let pending = 0;
+  const report = (fraction) => {
+    progress.push(fraction);
+    pending++;
+    return new Promise((resolve) => setImmediate(() => resolve(pending--)));
+  };
   try {
     const output =
-      name === "run"
-        ? await exported.run(input, (fraction) => progress.push(fraction), { wasm })
-        : await exported[name](input);
+      name === "run" ? await exported.run(input, report, { wasm }) : await exported[name](input);
+    if (pending > 0) throw new Error("the kernel returned without awaiting progress()");
     // Through JSON, as the worker posts it: values from the kernel's context become plain.
     results.push({ output: JSON.parse(JSON.stringify(output)), progress });
   } catch (error) {

@@ -5,6 +5,7 @@
 // stay below 2^53 (c < 10^7, so every product here is below 10^14): plain numbers are exact.
 
 const MAX_C = 10_000_000;
+// progress() is awaited this many times a task: the worker may pause there for the CPU share.
 const PROGRESS_STEPS = 64;
 
 export async function run(input, progress, env) {
@@ -15,7 +16,7 @@ export async function run(input, progress, env) {
   const start = Math.max(cLo, 3);
   const every = Math.max(1, Math.ceil((cHi - start) / PROGRESS_STEPS));
   for (let c = start; c < cHi; c++) {
-    if ((c - start) % every === 0) progress((c - start) / (cHi - start));
+    if ((c - start) % every === 0) await progress((c - start) / (cHi - start));
     const rc = rad[c];
     const bound = Math.floor((c - 1) / rc); // rad(a) * rad(b) may be at most this
     if (bound < 2) continue;
@@ -32,7 +33,7 @@ export async function run(input, progress, env) {
     found.sort((x, y) => x[0] - y[0]);
     for (const hit of found) hits.push(hit);
   }
-  progress(1);
+  await progress(1);
   return { hits };
 }
 

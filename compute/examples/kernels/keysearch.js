@@ -9,6 +9,7 @@
 // then costs one or two compressions of the last block(s).
 
 const MAX_KEY = 1e15;
+// progress() is awaited this many times a task: the worker may pause there for the CPU share.
 const PROGRESS_STEPS = 64;
 
 // First 32 bits of the fractional parts of the cube roots of the first 64 primes.
@@ -135,7 +136,7 @@ export async function run(input, progress, env) {
   const state = new Int32Array(8);
   const every = Math.max(1, Math.ceil((stop - start) / PROGRESS_STEPS));
   for (let k = start; k < stop; k++) {
-    if ((k - start) % every === 0) progress((k - start) / (stop - start));
+    if ((k - start) % every === 0) await progress((k - start) / (stop - start));
     const digits = String(k);
     for (let i = 0; i < digits.length; i++) tail[rest + i] = digits.charCodeAt(i);
     const used = rest + digits.length;
@@ -143,11 +144,11 @@ export async function run(input, progress, env) {
     state.set(midstate);
     for (let i = 0; i < blocks; i++) compress(state, tail, 64 * i);
     if (state[0] === goal[0] && sameWords(state, goal)) {
-      progress(1);
+      await progress(1);
       return { found: k, checked: k - start + 1 };
     }
   }
-  progress(1);
+  await progress(1);
   return { found: null, checked: stop - start };
 }
 

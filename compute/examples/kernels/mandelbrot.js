@@ -5,17 +5,18 @@
 // module (wasm/mandelbrot.c); a rearranged expression would round differently.
 //
 // run(input, progress, env): env.wasm, when given, is the compiled mandelbrot.wasm and does
-// the work; otherwise the same loop runs in JavaScript. Uses nothing but the language and
-// WebAssembly, so it runs in a Web Worker and in Node alike.
+// the work; otherwise the same loop runs in JavaScript. Progress is awaited after each chunk
+// of rows: that is where the worker may pause to keep to the volunteer's CPU share. Uses
+// nothing but the language and WebAssembly, so it runs in a Web Worker and in Node alike.
 
 const MAX_TILE_PIXELS = 512 * 512;
 const MAX_ITER = 65535;
-const PROGRESS_STEPS = 16;
+const PROGRESS_STEPS = 32;
 
 export async function run(input, progress, env) {
   const tile = checkTile(input);
   const wasm = env && env.wasm ? env.wasm : null;
-  const bytes = wasm ? await tileWasm(tile, wasm, progress) : tileJs(tile, progress);
+  const bytes = wasm ? await tileWasm(tile, wasm, progress) : await tileJs(tile, progress);
   return { counts: base64(bytes) };
 }
 
@@ -62,13 +63,13 @@ async function tileWasm(tile, module, progress) {
   for (const [row0, row1] of chunks(tile.h)) {
     tileRows(tile.re_min, tile.dx, tile.im_max, tile.dy, tile.x, tile.y, tile.w, row0, row1,
       tile.max_iter);
-    progress(row1 / tile.h);
+    await progress(row1 / tile.h);
   }
   // WebAssembly memory is little-endian by definition: the bytes are already the output.
   return new Uint8Array(memory.buffer, countsPtr(), 2 * tile.w * tile.h).slice();
 }
 
-function tileJs(tile, progress) {
+async function tileJs(tile, progress) {
   const { re_min: reMin, im_max: imMax, dx, dy, x, y, w, max_iter: maxIter } = tile;
   const bytes = new Uint8Array(2 * w * tile.h);
   for (const [row0, row1] of chunks(tile.h)) {
@@ -92,7 +93,7 @@ function tileJs(tile, progress) {
         bytes[at++] = n >>> 8;
       }
     }
-    progress(row1 / tile.h);
+    await progress(row1 / tile.h);
   }
   return bytes;
 }

@@ -1,0 +1,200 @@
+// The volunteer panel of a project page, bound to a VolunteerClient.
+//
+// Markup contract (templates/compute/project.html): an element with data-volunteer and
+// data-ws-url (a path, made ws:// or wss:// from the page's location, or an absolute URL),
+// data-project (slug); inside it buttons [data-action=start|pause|resume|finish], inputs
+// [data-setting=cores|cpu|pause-hidden], [data-show=cores|cpu|status|done|credit] and a
+// list [data-tasks]. The root gets data-state=<client state>. Server text is only ever
+// set as textContent.
+import { VolunteerClient } from "./worker/client.js";
+import { browserStorage, defaultCores } from "./worker/environment.js";
+
+const SETTINGS_KEY = "socialgrid.settings";
+
+// Which buttons each state offers: "on", "off" (shown, disabled) or "hidden".
+const CONTROLS = {
+  idle: { start: "on", pause: "hidden", resume: "hidden", finish: "hidden" },
+  connecting: { start: "hidden", pause: "on", resume: "hidden", finish: "on" },
+  running: { start: "hidden", pause: "on", resume: "hidden", finish: "on" },
+  reconnecting: { start: "hidden", pause: "on", resume: "hidden", finish: "on" },
+  paused: { start: "hidden", pause: "hidden", resume: "on", finish: "on" },
+  finishing: { start: "hidden", pause: "on", resume: "hidden", finish: "off" },
+  stopped: { start: "on", pause: "hidden", resume: "hidden", finish: "hidden" },
+};
+
+export function controlsFor(state) {
+  return CONTROLS[state] || CONTROLS.idle;
+}
+
+export function statusText(state, { cores = 1, retryAt = null, reason = null, now = 0 } = {}) {
+  switch (state) {
+    case "connecting":
+      return "Connecting…";
+    case "running":
+      return `Computing on ${cores} ${cores === 1 ? "core" : "cores"}`;
+    case "paused":
+      return "Paused";
+    case "finishing":
+      return "Finishing current work…";
+    case "stopped":
+      return reason ? `Stopped: ${reason}` : "Stopped";
+    case "reconnecting": {
+      const seconds = retryAt === null ? 0 : Math.ceil((retryAt - now) / 1000);
+      return seconds > 0 ? `Reconnecting in ${seconds} s…` : "Reconnecting…";
+    }
+    default:
+      return "Idle";
+  }
+}
+
+export function socketUrl(value, location) {
+  const url = new URL(value, location.href);
+  if (url.protocol === "http:") url.protocol = "ws:";
+  else if (url.protocol === "https:") url.protocol = "wss:";
+  return url.href;
+}
+
+export function loadSettings(storage, maxCores) {
+  let stored = {};
+  try {
+    stored = JSON.parse(storage.getItem(SETTINGS_KEY) || "{}") || {};
+  } catch {
+    // a damaged entry: defaults
+  }
+  const fallback = defaultCores({ hardwareConcurrency: maxCores });
+  const cores = Number.isInteger(stored.cores) ? stored.cores : fallback;
+  const cpu = Number.isInteger(stored.cpu) ? stored.cpu : 100;
+  return {
+    cores: Math.min(maxCores, Math.max(1, cores)),
+    cpu: Math.min(100, Math.max(10, cpu)),
+    pauseHidden: stored.pauseHidden === true,
+  };
+}
+
+export function bindVolunteer(root, { env, storage = browserStorage() } = {}) {
+  const find = (selector) => root.querySelector(selector);
+  const show = (name, text) => {
+    const element = find(`[data-show="${name}"]`);
+    if (element) element.textContent = text;
+  };
+  const maxCores = Math.max(1, Math.floor(globalThis.navigator.hardwareConcurrency) || 1);
+  const settings = loadSettings(storage, maxCores);
+  const saveSettings = () => storage.setItem(SETTINGS_KEY, JSON.stringify(settings));
+
+  const client = new VolunteerClient({
+    url: socketUrl(root.dataset.wsUrl || "/ws/worker/", globalThis.location),
+    project: root.dataset.project || null,
+    cores: settings.cores,
+    cpuShare: settings.cpu / 100,
+    pauseWhenHidden: settings.pauseHidden,
+    env,
+  });
+  const now = () => client.env.now();
+
+  const coresInput = find('[data-setting="cores"]');
+  if (coresInput) {
+    coresInput.max = String(maxCores);
+    coresInput.value = String(settings.cores);
+    coresInput.addEventListener("input", () => {
+      settings.cores = Number(coresInput.value);
+      show("cores", String(settings.cores));
+      client.setCores(settings.cores);
+      renderState();
+      saveSettings();
+    });
+  }
+  const cpuInput = find('[data-setting="cpu"]');
+  if (cpuInput) {
+    cpuInput.value = String(settings.cpu);
+    cpuInput.addEventListener("input", () => {
+      settings.cpu = Number(cpuInput.value);
+      show("cpu", String(settings.cpu));
+      client.setCpuShare(settings.cpu / 100);
+      saveSettings();
+    });
+  }
+  const hiddenInput = find('[data-setting="pause-hidden"]');
+  if (hiddenInput) {
+    hiddenInput.checked = settings.pauseHidden;
+    hiddenInput.addEventListener("change", () => {
+      settings.pauseHidden = hiddenInput.checked;
+      client.setPauseWhenHidden(settings.pauseHidden);
+      saveSettings();
+    });
+  }
+  show("cores", String(settings.cores));
+  show("cpu", String(settings.cpu));
+
+  const actions = {
+    start: () => client.start(),
+    pause: () => client.pause(),
+    resume: () => client.resume(),
+    finish: () => client.finishThenStop(),
+  };
+  for (const button of root.querySelectorAll("[data-action]")) {
+    const action = actions[button.dataset.action];
+    if (action) button.addEventListener("click", action);
+  }
+
+  // The status line, buttons and data-state; a countdown while waiting to reconnect.
+  let current = { state: "idle", retryAt: null, reason: null };
+  let countdown = null;
+  function renderState() {
+    const { state } = current;
+    root.dataset.state = state;
+    show("status", statusText(state, { ...current, cores: settings.cores, now: now() }));
+    const offered = controlsFor(state);
+    for (const button of root.querySelectorAll("[data-action]")) {
+      const how = offered[button.dataset.action];
+      if (!how) continue;
+      button.hidden = how === "hidden";
+      button.disabled = how !== "on";
+    }
+  }
+  client.addEventListener("state", (event) => {
+    current = event.detail;
+    clearInterval(countdown);
+    countdown = current.state === "reconnecting" ? setInterval(renderState, 1000) : null;
+    renderState();
+  });
+
+  // One list item per running task.
+  const list = find("[data-tasks]");
+  const items = new Map();
+  client.addEventListener("task", (event) => {
+    const { action, replica, name, fraction } = event.detail;
+    if (!list) return;
+    if (action === "started") {
+      const item = document.createElement("li");
+      item.dataset.replica = String(replica);
+      const bar = document.createElement("progress");
+      bar.max = 1;
+      bar.value = fraction;
+      item.append(`${name} `, bar);
+      list.append(item);
+      items.set(replica, { item, bar });
+    } else if (action === "progress" && items.has(replica)) {
+      items.get(replica).bar.value = fraction;
+    } else if (["done", "stopped", "removed"].includes(action) && items.has(replica)) {
+      items.get(replica).item.remove();
+      items.delete(replica);
+    }
+  });
+  client.addEventListener("stats", (event) => show("done", String(event.detail.done)));
+  client.addEventListener("credit", (event) => show("credit", event.detail.total.toFixed(2)));
+  client.addEventListener("notice", (event) => {
+    show("notice", event.detail.text);
+    console.info(`socialgrid: ${event.detail.text}`);
+  });
+  client.addEventListener("protocol-error", (event) => {
+    const { code, message, replica } = event.detail;
+    console.warn(`socialgrid: server error ${code} (replica ${replica}): ${message}`);
+  });
+
+  renderState();
+  return client;
+}
+
+if (typeof document !== "undefined") {
+  for (const root of document.querySelectorAll("[data-volunteer]")) bindVolunteer(root);
+}

@@ -1,0 +1,49 @@
+// When to ask the server for tasks, and how many.
+//
+// One request at a time; an assign's retry_after (or, for an empty assign without one, a
+// default) holds the next one back; a request nobody answered is given up after a minute,
+// so a lost or refused one cannot stall the client for good.
+
+const TIMEOUT_MS = 60_000;
+const DEFAULT_RETRY_AFTER_S = 30;
+const MAX_N = 64; // the protocol's ceiling for request.n
+
+// Enough for one task running and one waiting per core, within the server's limit.
+export function tasksWanted(cores, maxInFlight, held) {
+  return Math.min(MAX_N, Math.min(2 * cores, maxInFlight) - held);
+}
+
+export class RequestPacer {
+  constructor() {
+    this.reset();
+  }
+
+  reset() {
+    this.pending = false;
+    this.sentAt = 0;
+    this.notBefore = 0;
+  }
+
+  due(now) {
+    if (this.pending && now - this.sentAt < TIMEOUT_MS) return false;
+    return now >= this.notBefore;
+  }
+
+  sent(now) {
+    this.pending = true;
+    this.sentAt = now;
+    this.notBefore = 0;
+  }
+
+  answered(now, nTasks, retryAfter) {
+    const wait = retryAfter ?? (nTasks ? 0 : DEFAULT_RETRY_AFTER_S);
+    this.pending = false;
+    this.notBefore = now + wait * 1000;
+  }
+
+  // The server refused a message for now (rate_limited, server_error): wait a little.
+  backOff(now, ms) {
+    this.pending = false;
+    this.notBefore = now + ms;
+  }
+}

@@ -1,0 +1,456 @@
+// VolunteerClient against a fake server socket, fake workers and a manual clock.
+import assert from "node:assert/strict";
+import { beforeEach, describe, test } from "node:test";
+
+import { VolunteerClient } from "../../static/socialgrid/worker/client.js";
+import {
+  FakeWebSocket,
+  FakeWorker,
+  HOST,
+  LEASE,
+  makeTask,
+  ManualClock,
+  MemoryStorage,
+  welcome,
+} from "./fakes.mjs";
+
+function setup({ storage = new MemoryStorage(), cores = 2, document = null, ...options } = {}) {
+  const clock = new ManualClock();
+  const workers = [];
+  const env = {
+    ...clock.env(),
+    WebSocket: FakeWebSocket,
+    storage,
+    document,
+    random: () => 0.5,
+    createWorker: (url) => {
+      const worker = new FakeWorker(url);
+      workers.push(worker);
+      return worker;
+    },
+    hostCapabilities: async () => ({ cores: 4, platform: "blink-x86_64" }),
+  };
+  const client = new VolunteerClient({ url: "ws://x/ws/worker/", project: "mandelbrot", cores, env, ...options });
+  const events = [];
+  for (const type of ["state", "task", "credit", "stats", "notice", "protocol-error"]) {
+    client.addEventListener(type, (event) => events.push({ type, ...event.detail }));
+  }
+  const states = () => events.filter((e) => e.type === "state").map((e) => e.state);
+  const busy = () => workers.filter((w) => !w.terminated && w.posted.some((m) => m.task));
+  return { client, clock, workers, events, states, storage, busy };
+}
+
+// Started and welcomed; returns the server socket.
+async function connected(s, extra = {}) {
+  await s.client.start();
+  const socket = FakeWebSocket.last;
+  socket.accept();
+  socket.deliver(welcome(extra));
+  return socket;
+}
+
+function workerOf(workers, replica) {
+  return workers.findLast((w) => w.posted.some((m) => m.task && m.task.input.n === replica));
+}
+
+beforeEach(() => {
+  FakeWebSocket.instances = [];
+});
+
+describe("a session", () => {
+  test("it says hello with its capabilities and project, then asks for two tasks a core", async () => {
+    const s = setup();
+    await s.client.start();
+    const socket = FakeWebSocket.last;
+    socket.accept();
+    const [hello] = socket.sent;
+    assert.deepEqual(hello, {
+      type: "hello",
+      v: 1,
+      host: null,
+      host_token: null,
+      project: "mandelbrot",
+      capabilities: { cores: 4, platform: "blink-x86_64" },
+    });
+    socket.deliver(welcome());
+    assert.deepEqual(socket.ofType("request"), [{ type: "request", n: 4 }]);
+    assert.equal(s.storage.getItem("socialgrid.host"), HOST);
+    assert.equal(s.storage.getItem("socialgrid.hostToken"), "signed-token");
+    assert.deepEqual(s.states(), ["connecting", "running"]);
+    assert.equal(s.events.find((e) => e.type === "credit").total, 12.5);
+  });
+
+  test("it sends back the stored host and token", async () => {
+    const storage = new MemoryStorage({ "socialgrid.host": HOST, "socialgrid.hostToken": "t" });
+    const s = setup({ storage });
+    await s.client.start();
+    FakeWebSocket.last.accept();
+    assert.equal(FakeWebSocket.last.sent[0].host, HOST);
+    assert.equal(FakeWebSocket.last.sent[0].host_token, "t");
+  });
+
+  test("it ignores a stored host id that is not a uuid", async () => {
+    const s = setup({ storage: new MemoryStorage({ "socialgrid.host": "junk" }) });
+    await s.client.start();
+    FakeWebSocket.last.accept();
+    assert.equal(FakeWebSocket.last.sent[0].host, null);
+  });
+
+  test("a signed-in host without a token forgets an old one", async () => {
+    const s = setup({ storage: new MemoryStorage({ "socialgrid.hostToken": "old" }) });
+    await connected(s, { host_token: null });
+    assert.equal(s.storage.getItem("socialgrid.hostToken"), null);
+  });
+
+  test("it never asks for more than max_in_flight", async () => {
+    const s = setup({ cores: 8 });
+    const socket = await connected(s);
+    assert.deepEqual(socket.ofType("request"), [{ type: "request", n: 4 }]);
+  });
+});
+
+describe("tasks", () => {
+  test("each worker runs one task and the rest wait; the next request fills the gap", async () => {
+    const s = setup();
+    const socket = await connected(s);
+    socket.deliver({ type: "assign", tasks: [makeTask(1), makeTask(2), makeTask(3)], retry_after: null });
+    assert.equal(s.busy().length, 2);
+    assert.deepEqual(s.workers[0].posted[0], {
+      task: { app: makeTask(1).app, input: { n: 1 } },
+      share: 1,
+    });
+    assert.deepEqual(socket.ofType("request").at(-1), { type: "request", n: 1 });
+    const started = s.events.filter((e) => e.type === "task" && e.action === "started");
+    assert.deepEqual(started.map((e) => e.name), ["tile-1", "tile-2"]);
+  });
+
+  test("a result is sent, the waiting task takes the freed worker, and the ack counts it", async () => {
+    const s = setup();
+    const socket = await connected(s);
+    socket.deliver({ type: "assign", tasks: [makeTask(1), makeTask(2), makeTask(3)], retry_after: 5 });
+    const first = workerOf(s.workers, 1);
+    first.reply({ result: { counts: "AA==" }, cpu_time: 0.25 });
+    assert.deepEqual(socket.ofType("result"), [
+      { type: "result", replica: 1, lease: LEASE, output: { counts: "AA==" }, cpu_time: 0.25 },
+    ]);
+    assert.equal(workerOf(s.workers, 3), first, "the worker is reused for the waiting task");
+    assert.match(s.storage.getItem("socialgrid.results"), /AA==/);
+
+    socket.deliver({ type: "ack", of: "result", replica: 1, deadline: null });
+    assert.equal(s.events.filter((e) => e.type === "stats").at(-1).done, 1);
+    assert.equal(s.storage.getItem("socialgrid.results"), null);
+    assert.equal(s.client.book.get(1), undefined);
+  });
+
+  test("a kernel error is reported as an error and its ack does not count as done", async () => {
+    const s = setup();
+    const socket = await connected(s);
+    socket.deliver({ type: "assign", tasks: [makeTask(1)], retry_after: 5 });
+    workerOf(s.workers, 1).reply({ error: true, reason: "kernel hash mismatch" });
+    assert.deepEqual(socket.ofType("error"), [
+      { type: "error", replica: 1, lease: LEASE, reason: "kernel hash mismatch" },
+    ]);
+    socket.deliver({ type: "ack", of: "error", replica: 1, deadline: null });
+    assert.equal(s.client.done, 0);
+    assert.equal(s.client.book.size, 0);
+  });
+
+  test("an output too large for a message is reported as an error", async () => {
+    const s = setup();
+    const socket = await connected(s, {
+      limits: { max_message_bytes: 2000, messages_per_second: 20, max_in_flight: 4, heartbeat_seconds: 30 },
+    });
+    socket.deliver({ type: "assign", tasks: [makeTask(1)], retry_after: 5 });
+    workerOf(s.workers, 1).reply({ result: "x".repeat(5000), cpu_time: 1 });
+    assert.equal(socket.ofType("result").length, 0);
+    assert.match(socket.ofType("error")[0].reason, /larger than a message/);
+  });
+
+  test("progress goes to the page every time but to the server at most every 10 s", async () => {
+    const s = setup();
+    const socket = await connected(s);
+    socket.deliver({ type: "assign", tasks: [makeTask(1)], retry_after: 5 });
+    const worker = workerOf(s.workers, 1);
+    worker.reply({ progress: 0.1 });
+    s.clock.advance(10_000);
+    worker.reply({ progress: 0.5 });
+    s.clock.advance(5_000);
+    worker.reply({ progress: 0.7 });
+    assert.deepEqual(socket.ofType("progress"), [
+      { type: "progress", replica: 1, lease: LEASE, fraction: 0.5 },
+    ]);
+    const shown = s.events.filter((e) => e.type === "task" && e.action === "progress");
+    assert.deepEqual(shown.map((e) => e.fraction), [0.1, 0.5, 0.7]);
+  });
+
+  test("an empty assign's retry_after holds the next request back", async () => {
+    const s = setup();
+    const socket = await connected(s);
+    socket.deliver({ type: "assign", tasks: [], retry_after: 20 });
+    s.clock.advance(19_000);
+    assert.equal(socket.ofType("request").length, 1);
+    s.clock.advance(1_000);
+    assert.equal(socket.ofType("request").length, 2);
+  });
+
+  test("a request nobody answers is given up after a minute", async () => {
+    const s = setup();
+    const socket = await connected(s);
+    s.clock.advance(59_000);
+    assert.equal(socket.ofType("request").length, 1);
+    s.clock.advance(1_000);
+    assert.equal(socket.ofType("request").length, 2);
+  });
+
+  test("cancel stops the worker running it and drops the waiting one", async () => {
+    const s = setup({ cores: 1 });
+    const socket = await connected(s);
+    socket.deliver({ type: "assign", tasks: [makeTask(1), makeTask(2)], retry_after: 5 });
+    const worker = workerOf(s.workers, 1);
+    socket.deliver({ type: "cancel", replicas: [1, 2] });
+    assert.equal(worker.terminated, true);
+    assert.equal(s.client.book.size, 0);
+    const removed = s.events.filter((e) => e.type === "task" && e.action === "removed");
+    assert.deepEqual(removed.map((e) => e.replica), [1, 2]);
+  });
+
+  for (const code of ["not_in_progress", "lease_expired", "not_yours"]) {
+    test(`a result refused with ${code} is dropped`, async () => {
+      const s = setup();
+      const socket = await connected(s);
+      socket.deliver({ type: "assign", tasks: [makeTask(1)], retry_after: 5 });
+      workerOf(s.workers, 1).reply({ result: 1, cpu_time: 1 });
+      socket.deliver({ type: "error", code, message: "too late", replica: 1 });
+      assert.equal(s.client.book.size, 0);
+      assert.equal(s.storage.getItem("socialgrid.results"), null);
+      assert.equal(s.events.find((e) => e.type === "protocol-error").code, code);
+    });
+  }
+
+  test("a result refused as rate_limited is sent again a little later", async () => {
+    const s = setup();
+    const socket = await connected(s);
+    socket.deliver({ type: "assign", tasks: [makeTask(1)], retry_after: 60 });
+    workerOf(s.workers, 1).reply({ result: 1, cpu_time: 1 });
+    socket.deliver({ type: "error", code: "rate_limited", message: "slow down", replica: 1 });
+    s.clock.advance(5_000);
+    assert.equal(socket.ofType("result").length, 2);
+  });
+
+  test("an outcome left unacknowledged for a minute is sent again", async () => {
+    const s = setup();
+    const socket = await connected(s);
+    socket.deliver({ type: "assign", tasks: [makeTask(1)], retry_after: 600 });
+    workerOf(s.workers, 1).reply({ result: 1, cpu_time: 1 });
+    s.clock.advance(59_000);
+    assert.equal(socket.ofType("result").length, 1);
+    s.clock.advance(1_000);
+    assert.equal(socket.ofType("result").length, 2);
+  });
+
+  test("it sends a heartbeat after heartbeat_seconds of silence", async () => {
+    const s = setup();
+    const socket = await connected(s);
+    socket.deliver({ type: "assign", tasks: [], retry_after: 100 });
+    s.clock.advance(29_000);
+    assert.equal(socket.ofType("heartbeat").length, 0);
+    s.clock.advance(1_000);
+    assert.equal(socket.ofType("heartbeat").length, 1);
+  });
+
+  test("credit and notices become events", async () => {
+    const s = setup();
+    const socket = await connected(s);
+    socket.deliver({ type: "credit", amount: 1.5, host_total: 14 });
+    socket.deliver({ type: "notice", level: "info", text: "Thanks!" });
+    assert.deepEqual(
+      s.events.filter((e) => e.type === "credit").at(-1),
+      { type: "credit", total: 14, amount: 1.5, userTotal: null },
+    );
+    assert.equal(s.events.find((e) => e.type === "notice").text, "Thanks!");
+  });
+});
+
+describe("reconnecting", () => {
+  test("after a drop it waits with backoff, keeps computing, and resumes from welcome", async () => {
+    const s = setup({ cores: 3 });
+    const socket = await connected(s);
+    socket.deliver({
+      type: "assign",
+      tasks: [makeTask(1), makeTask(2), makeTask(3)],
+      retry_after: 60,
+    });
+    socket.drop(1006);
+    assert.equal(s.client.state, "reconnecting");
+    assert.equal(s.events.filter((e) => e.type === "state").at(-1).retryAt, s.clock.now + 1000);
+
+    // Finished while offline: kept, not sent.
+    workerOf(s.workers, 1).reply({ result: "one", cpu_time: 1 });
+    assert.equal(socket.ofType("result").length, 0);
+
+    s.clock.advance(1000);
+    const again = FakeWebSocket.last;
+    assert.notEqual(again, socket);
+    again.accept();
+    assert.equal(again.sent[0].host, HOST);
+    // Still leased: 1 (finished), 2 (running), 4 (new to us); 3 is no longer ours.
+    again.deliver(welcome({ resume: [makeTask(1), makeTask(2), makeTask(4)] }));
+
+    assert.deepEqual(again.ofType("result").map((m) => m.output), ["one"]);
+    assert.equal(workerOf(s.workers, 3).terminated, true);
+    assert.equal(workerOf(s.workers, 2).terminated, false);
+    assert.ok(workerOf(s.workers, 4), "the resumed task it did not have is started");
+    assert.deepEqual([...s.client.book.records.keys()].sort(), [1, 2, 4]);
+    assert.equal(s.client.state, "running");
+  });
+
+  test("the backoff doubles while the server keeps failing and restarts after a welcome", async () => {
+    const s = setup();
+    await s.client.start();
+    const delays = [];
+    for (let i = 0; i < 8; i++) {
+      FakeWebSocket.last.drop(1006);
+      const retryAt = s.events.filter((e) => e.type === "state").at(-1).retryAt;
+      delays.push(retryAt - s.clock.now);
+      s.clock.advance(retryAt - s.clock.now);
+    }
+    assert.deepEqual(delays, [1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000]);
+    FakeWebSocket.last.accept();
+    FakeWebSocket.last.deliver(welcome());
+    FakeWebSocket.last.drop(1006);
+    assert.equal(s.events.filter((e) => e.type === "state").at(-1).retryAt - s.clock.now, 1000);
+  });
+
+  test("a result left by a reloaded page is sent again if the server still leases it", async () => {
+    const storage = new MemoryStorage();
+    const before = setup({ storage });
+    const socket = await connected(before);
+    socket.deliver({ type: "assign", tasks: [makeTask(1), makeTask(2)], retry_after: 60 });
+    workerOf(before.workers, 1).reply({ result: "one", cpu_time: 2 });
+    workerOf(before.workers, 2).reply({ result: "two", cpu_time: 2 });
+    // The page goes away before either ack.
+
+    const after = setup({ storage });
+    const next = await connected(after, { resume: [makeTask(1)] });
+    assert.deepEqual(next.ofType("result"), [
+      { type: "result", replica: 1, lease: LEASE, output: "one", cpu_time: 2 },
+    ]);
+    assert.deepEqual(Object.keys(JSON.parse(storage.getItem("socialgrid.results"))), ["1"]);
+  });
+
+  test("a close code that retrying cannot fix stops the client with the reason", async () => {
+    const s = setup();
+    const socket = await connected(s);
+    socket.drop(4004, "");
+    assert.equal(s.client.state, "stopped");
+    assert.match(s.events.filter((e) => e.type === "state").at(-1).reason, /project/);
+    s.clock.advance(120_000);
+    assert.equal(FakeWebSocket.instances.length, 1);
+  });
+
+  test("stopping for good takes the running tasks off the page", async () => {
+    const s = setup();
+    const socket = await connected(s);
+    socket.deliver({ type: "assign", tasks: [makeTask(1)], retry_after: 60 });
+    socket.drop(4003, "");
+    assert.equal(workerOf(s.workers, 1).terminated, true);
+    const last = s.events.filter((e) => e.type === "task").at(-1);
+    assert.deepEqual([last.action, last.replica], ["stopped", 1]);
+  });
+});
+
+describe("controls", () => {
+  test("pause stops the workers but keeps the tasks; resume starts them again", async () => {
+    const s = setup();
+    const socket = await connected(s);
+    socket.deliver({ type: "assign", tasks: [makeTask(1), makeTask(2)], retry_after: 0 });
+    const requests = socket.ofType("request").length;
+    s.client.pause();
+    assert.equal(s.client.state, "paused");
+    assert.equal(s.busy().length, 0);
+    assert.equal(s.client.book.inState("queued").length, 2);
+    s.clock.advance(5000);
+    assert.equal(socket.ofType("request").length, requests, "no requests while paused");
+
+    s.client.resume();
+    assert.equal(s.client.state, "running");
+    assert.equal(s.busy().length, 2);
+    assert.ok(workerOf(s.workers, 1) && workerOf(s.workers, 2));
+  });
+
+  test("finish-then-stop asks for nothing more and stops once everything is acknowledged", async () => {
+    const s = setup({ cores: 1 });
+    const socket = await connected(s);
+    socket.deliver({ type: "assign", tasks: [makeTask(1), makeTask(2)], retry_after: 0 });
+    s.client.finishThenStop();
+    assert.equal(s.client.state, "finishing");
+    const requests = socket.ofType("request").length;
+
+    workerOf(s.workers, 1).reply({ result: 1, cpu_time: 1 });
+    socket.deliver({ type: "ack", of: "result", replica: 1, deadline: null });
+    workerOf(s.workers, 2).reply({ result: 2, cpu_time: 1 });
+    assert.equal(s.client.state, "finishing");
+    socket.deliver({ type: "ack", of: "result", replica: 2, deadline: null });
+
+    assert.equal(s.client.state, "stopped");
+    assert.equal(socket.ofType("request").length, requests);
+    assert.equal(socket.readyState, 3);
+    assert.deepEqual(s.states().slice(-2), ["finishing", "stopped"]);
+  });
+
+  test("start after stop connects again", async () => {
+    const s = setup();
+    await connected(s);
+    s.client.finishThenStop();
+    assert.equal(s.client.state, "stopped");
+    await s.client.start();
+    assert.equal(FakeWebSocket.instances.length, 2);
+    assert.equal(s.client.state, "connecting");
+  });
+
+  test("fewer cores: running tasks finish, no new ones start beyond the new count", async () => {
+    const s = setup({ cores: 2 });
+    const socket = await connected(s);
+    socket.deliver({ type: "assign", tasks: [makeTask(1), makeTask(2), makeTask(3)], retry_after: 60 });
+    s.client.setCores(1);
+    workerOf(s.workers, 1).reply({ result: 1, cpu_time: 1 });
+    assert.equal(s.busy().filter((w) => !w.posted.some((m) => m.task.input.n === 1)).length, 1);
+    assert.equal(s.client.book.get(3).state, "queued");
+    workerOf(s.workers, 2).reply({ result: 2, cpu_time: 1 });
+    assert.equal(s.client.book.get(3).state, "running");
+  });
+
+  test("a new CPU share reaches the running workers", async () => {
+    const s = setup();
+    const socket = await connected(s);
+    socket.deliver({ type: "assign", tasks: [makeTask(1)], retry_after: 60 });
+    s.client.setCpuShare(0.3);
+    assert.deepEqual(workerOf(s.workers, 1).posted.at(-1), { share: 0.3 });
+  });
+
+  test("with pause-when-hidden it pauses in a hidden tab and resumes when visible", async () => {
+    const document = new EventTarget();
+    document.visibilityState = "visible";
+    const s = setup({ document, pauseWhenHidden: true });
+    await connected(s);
+    document.visibilityState = "hidden";
+    document.dispatchEvent(new Event("visibilitychange"));
+    assert.equal(s.client.state, "paused");
+    document.visibilityState = "visible";
+    document.dispatchEvent(new Event("visibilitychange"));
+    assert.equal(s.client.state, "running");
+  });
+
+  test("a volunteer's own pause is not undone by the tab becoming visible", async () => {
+    const document = new EventTarget();
+    document.visibilityState = "visible";
+    const s = setup({ document, pauseWhenHidden: true });
+    await connected(s);
+    s.client.pause();
+    document.visibilityState = "hidden";
+    document.dispatchEvent(new Event("visibilitychange"));
+    document.visibilityState = "visible";
+    document.dispatchEvent(new Event("visibilitychange"));
+    assert.equal(s.client.state, "paused");
+  });
+});

@@ -1,0 +1,279 @@
+"""The volunteer panel (static/socialgrid/volunteer.js) in Chromium, against a scripted server.
+
+The page is the template's markup contract on a static server; Playwright plays the server
+end of /ws/worker/ and hands out real mandelbrot tiles, so the whole browser side runs: the
+binding, the client, the pool, the runner and the kernel.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Iterator
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from compute.examples import EXAMPLES, mandelbrot
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+HOST = "6f1c2b9e-3d4a-4c5b-8e7f-0a1b2c3d4e5f"
+LEASE = "0123456789abcdef0123456789abcdef"
+
+PAGE = """<!doctype html>
+<title>volunteer</title>
+<section data-volunteer data-ws-url="/ws/worker/" data-project="mandelbrot"
+         data-signed-in="false" data-host-token-url="/ignored/">
+  <button data-action="start">Start</button>
+  <button data-action="pause">Pause</button>
+  <button data-action="resume">Resume</button>
+  <button data-action="finish">Finish current work, then stop</button>
+  <input type="range" data-setting="cores" min="1" max="8" value="4">
+  <output data-show="cores">4</output>
+  <input type="range" data-setting="cpu" min="10" max="100" step="10" value="100">
+  <output data-show="cpu">100</output>
+  <input type="checkbox" data-setting="pause-hidden">
+  <p data-show="status" aria-live="polite">Idle</p>
+  <span data-show="done">0</span> <span data-show="credit">0</span>
+  <ul data-tasks></ul>
+</section>
+<script type="module" src="/static/socialgrid/volunteer.js"></script>
+"""
+
+# Small tiles of the demo image: quick, and with a reference answer each.
+TILES = [{**mandelbrot.demo_inputs()[0], "w": 40, "h": 30, "x": 40 * i} for i in range(6)]
+# Whole demo tiles: a few seconds each at a 10% CPU share, long enough to catch running.
+SLOW_TILES = mandelbrot.demo_inputs()[:6]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    root = tmp_path_factory.mktemp("volunteer")
+    (root / "static").symlink_to(ROOT / "static")
+    (root / "index.html").write_text(PAGE)
+    (root / "kernels").mkdir()
+    example = EXAMPLES["mandelbrot"]
+    (root / "kernels" / "mandelbrot.js").write_bytes(example.kernel_source().encode())
+    (root / "kernels" / "mandelbrot.wasm").write_bytes(example.wasm_bytes())
+    handler = type("Quiet", (SimpleHTTPRequestHandler,), {"log_message": lambda *a: None})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(handler, directory=str(root)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"no Chromium at {CHROMIUM} (apt-get install -y chromium, or set CHROMIUM)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser
+        browser.close()
+
+
+def task(replica: int, tile: dict[str, Any]) -> dict[str, Any]:
+    example = EXAMPLES["mandelbrot"]
+    return {
+        "replica": replica,
+        "workunit": replica,
+        "name": f"tile {replica}",
+        "project": "mandelbrot",
+        "app": {
+            "name": "mandelbrot",
+            "version": 1,
+            "kernel_url": "/kernels/mandelbrot.js",
+            "kernel_sha256": hashlib.sha256(example.kernel_source().encode()).hexdigest(),
+            "wasm_url": "/kernels/mandelbrot.wasm",
+            "wasm_sha256": hashlib.sha256(example.wasm_bytes()).hexdigest(),
+        },
+        "input": tile,
+        "lease": LEASE,
+        "deadline": "2030-01-01T00:00:00Z",
+    }
+
+
+class Server:
+    """The server end of /ws/worker/: hands out TILES, acknowledges results, grants credit."""
+
+    def __init__(self, tiles: list[dict[str, Any]]) -> None:
+        self.tiles = tiles
+        self.received: list[dict[str, Any]] = []
+        self.unassigned = list(range(1, len(tiles) + 1))
+        self.sockets: list[Any] = []
+
+    def attach(self, ws: Any) -> None:
+        self.sockets.append(ws)
+        ws.on_message(lambda text: self.answer(ws, json.loads(text)))
+
+    def answer(self, ws: Any, message: dict[str, Any]) -> None:
+        self.received.append(message)
+        kind = message["type"]
+        if kind == "hello":
+            welcome = {
+                "type": "welcome",
+                "v": 1,
+                "host": HOST,
+                "host_token": "token",
+                "user": None,
+                "limits": {
+                    "max_message_bytes": 1052672,
+                    "messages_per_second": 20,
+                    "max_in_flight": 4,
+                    "heartbeat_seconds": 30,
+                },
+                "resume": [],
+                "credit": {"host_total": 1.5, "user_total": None},
+            }
+            ws.send(json.dumps(welcome))
+        elif kind == "request":
+            replicas, self.unassigned = (
+                self.unassigned[: message["n"]],
+                self.unassigned[message["n"] :],
+            )
+            retry = None if replicas else 60
+            ws.send(
+                json.dumps(
+                    {
+                        "type": "assign",
+                        "tasks": [task(r, self.tiles[r - 1]) for r in replicas],
+                        "retry_after": retry,
+                    }
+                )
+            )
+        elif kind in ("result", "error"):
+            ws.send(
+                json.dumps(
+                    {"type": "ack", "of": kind, "replica": message["replica"], "deadline": None}
+                )
+            )
+            if kind == "result":
+                ws.send(
+                    json.dumps(
+                        {
+                            "type": "credit",
+                            "amount": 0.25,
+                            "host_total": 1.5 + 0.25 * len(self.results()),
+                        }
+                    )
+                )
+
+    def results(self) -> list[dict[str, Any]]:
+        return [m for m in self.received if m["type"] == "result"]
+
+
+@pytest.fixture
+def page(request, browser, site):
+    context = browser.new_context()
+    page = context.new_page()
+    server = Server(getattr(request, "param", TILES))
+    page.route_web_socket("**/ws/worker/", server.attach)
+    page.goto(f"{site}/index.html")
+    page.wait_for_function("document.querySelector('[data-volunteer]').dataset.state === 'idle'")
+    yield page, server
+    context.close()
+
+
+def shown(page, name: str) -> str:
+    return page.text_content(f'[data-show="{name}"]')
+
+
+def buttons(page) -> dict[str, str]:
+    return page.evaluate(
+        """() => Object.fromEntries([...document.querySelectorAll("[data-action]")].map(
+             (b) => [b.dataset.action, b.hidden ? "hidden" : b.disabled ? "off" : "on"]))"""
+    )
+
+
+def wait_state(page, state: str) -> None:
+    page.wait_for_function(
+        f"document.querySelector('[data-volunteer]').dataset.state === '{state}'", timeout=30_000
+    )
+
+
+def test_the_settings_start_from_the_machine_and_are_remembered(page):
+    page, _ = page
+    cores = page.evaluate("navigator.hardwareConcurrency")
+    slider = page.locator('[data-setting="cores"]')
+    assert slider.get_attribute("max") == str(cores)
+    assert slider.input_value() == str(max(1, cores // 2))
+    assert shown(page, "cores") == str(max(1, cores // 2))
+    page.fill('[data-setting="cpu"]', "40")
+    assert shown(page, "cpu") == "40"
+    page.check('[data-setting="pause-hidden"]')
+    page.reload()
+    assert page.locator('[data-setting="cpu"]').input_value() == "40"
+    assert page.locator('[data-setting="pause-hidden"]').is_checked()
+    assert buttons(page) == {
+        "start": "on",
+        "pause": "hidden",
+        "resume": "hidden",
+        "finish": "hidden",
+    }
+
+
+def test_start_computes_the_tiles_and_shows_the_figures(page):
+    page, server = page
+    page.click("[data-action=start]")
+    wait_state(page, "running")
+    cores = page.locator('[data-setting="cores"]').input_value()
+    assert shown(page, "status") == f"Computing on {cores} core{'' if cores == '1' else 's'}"
+    assert buttons(page) == {"start": "hidden", "pause": "on", "resume": "hidden", "finish": "on"}
+    page.wait_for_function(
+        f"document.querySelector('[data-show=done]').textContent === '{len(TILES)}'", timeout=60_000
+    )
+    by_replica = {m["replica"]: m["output"] for m in server.results()}
+    assert by_replica == {i + 1: mandelbrot.run(tile) for i, tile in enumerate(TILES)}
+    assert shown(page, "credit") == f"{1.5 + 0.25 * len(TILES):.2f}"
+    hello = server.received[0]
+    assert hello["project"] == "mandelbrot"
+    assert hello["capabilities"]["platform"] == "blink-x86_64"
+    assert hello["capabilities"]["benchmark_fpops"] > 0
+    assert page.evaluate("localStorage.getItem('socialgrid.host')") == HOST
+
+
+@pytest.mark.parametrize("page", [SLOW_TILES], indirect=True, ids=["slow"])
+def test_pause_empties_the_task_list_and_finish_stops(page):
+    page, server = page
+    page.fill('[data-setting="cpu"]', "10")  # slow enough to catch tasks running
+    page.click("[data-action=start]")
+    page.wait_for_selector("[data-tasks] li[data-replica] progress")
+    page.click("[data-action=pause]")
+    wait_state(page, "paused")
+    assert shown(page, "status") == "Paused"
+    assert page.locator("[data-tasks] li").count() == 0
+    assert buttons(page) == {"start": "hidden", "pause": "hidden", "resume": "on", "finish": "on"}
+
+    page.fill('[data-setting="cpu"]', "100")
+    page.click("[data-action=resume]")
+    wait_state(page, "running")
+    page.click("[data-action=finish]")
+    assert buttons(page)["finish"] == "off"
+    wait_state(page, "stopped")
+    assert shown(page, "status") == "Stopped"
+    requests_before = [m for m in server.received if m["type"] == "request"]
+    assert int(shown(page, "done")) == len(server.results()) >= 1
+    assert [m for m in server.received if m["type"] == "request"] == requests_before
+
+
+def test_a_dropped_connection_counts_down_to_the_next_attempt(page):
+    page, server = page
+    page.click("[data-action=start]")
+    wait_state(page, "running")
+    server.sockets[0].close(code=1011, reason="restarting")
+    wait_state(page, "reconnecting")
+    assert shown(page, "status").startswith("Reconnecting")
+    wait_state(page, "running")
+    assert len(server.sockets) == 2
+    assert [m["host"] for m in server.received if m["type"] == "hello"] == [None, HOST]
