@@ -181,7 +181,7 @@ export function bindVolunteer(root, { env, storage = browserStorage() } = {}) {
     }
   });
   client.addEventListener("stats", (event) => show("done", String(event.detail.done)));
-  client.addEventListener("credit", (event) => show("credit", event.detail.total.toFixed(2)));
+  client.addEventListener("credit", (event) => show("credit", formatCredit(event.detail.total)));
   client.addEventListener("notice", (event) => {
     show("notice", event.detail.text);
     console.info(`socialgrid: ${event.detail.text}`);
@@ -197,4 +197,13 @@ export function bindVolunteer(root, { env, storage = browserStorage() } = {}) {
 
 if (typeof document !== "undefined") {
   for (const root of document.querySelectorAll("[data-volunteer]")) bindVolunteer(root);
+}
+
+// Credit is cobblestones (200 per GFLOPS-day): a task of a few seconds earns thousandths,
+// so small totals get more decimals instead of reading 0.00.
+export function formatCredit(total) {
+  if (total === 0) return "0";
+  if (total < 0.01) return total.toPrecision(2);
+  if (total < 10) return total.toFixed(3);
+  return total.toFixed(1);
 }

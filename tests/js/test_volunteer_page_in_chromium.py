@@ -235,7 +235,7 @@ def test_start_computes_the_tiles_and_shows_the_figures(page):
     )
     by_replica = {m["replica"]: m["output"] for m in server.results()}
     assert by_replica == {i + 1: mandelbrot.run(tile) for i, tile in enumerate(TILES)}
-    assert shown(page, "credit") == f"{1.5 + 0.25 * len(TILES):.2f}"
+    assert shown(page, "credit") == f"{1.5 + 0.25 * len(TILES):.3f}"
     hello = server.received[0]
     assert hello["project"] == "mandelbrot"
     assert hello["capabilities"]["platform"] == "blink-x86_64"

@@ -4,6 +4,7 @@ import { test } from "node:test";
 
 import {
   controlsFor,
+  formatCredit,
   loadSettings,
   socketUrl,
   statusText,
@@ -46,4 +47,11 @@ test("settings default to half the cores and full CPU, and are kept within range
   assert.deepEqual(loadSettings(stored, 8), { cores: 8, cpu: 10, pauseHidden: true });
   const damaged = new MemoryStorage({ "socialgrid.settings": "{" });
   assert.deepEqual(loadSettings(damaged, 4), { cores: 2, cpu: 100, pauseHidden: false });
+});
+
+test("small credit totals keep enough digits to be seen", () => {
+  assert.equal(formatCredit(0), "0");
+  assert.equal(formatCredit(0.000432), "0.00043");
+  assert.equal(formatCredit(0.25), "0.250");
+  assert.equal(formatCredit(12.345), "12.3");
 });
