@@ -45,10 +45,12 @@ class WorkerConsumer(AsyncWebsocketConsumer):
         self.host_total = 0.0
         self.last_message = time.monotonic()
         self.last_touch = 0.0
+        self.gone = False
         await self.accept()
         self.watchdog = asyncio.create_task(self._close_when_idle(cfg["IDLE_SECONDS"]))
 
     async def disconnect(self, code: int) -> None:
+        self.gone = True
         self.watchdog.cancel()
         if self.session is not None:
             await self.channel_layer.group_discard(

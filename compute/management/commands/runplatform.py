@@ -69,6 +69,9 @@ class Command(BaseCommand):
         )
         try:
             uvicorn.Server(config).run()
+        except KeyboardInterrupt:
+            # uvicorn re-raises the Ctrl-C it already handled; the shutdown was clean.
+            pass
         finally:
             if beat:
                 beat.stop()
