@@ -52,10 +52,16 @@ class WorkerConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         self.gone = True
         self.watchdog.cancel()
-        if self.session is not None:
-            await self.channel_layer.group_discard(
-                notify.host_group(self.session.host.id), self.channel_name
-            )
+        for group in self.groups_joined():
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    def groups_joined(self) -> list[str]:
+        if self.session is None:
+            return []
+        groups = [notify.host_group(self.session.host.id)]
+        if self.session.host.user_id is not None:
+            groups.append(notify.user_hosts_group(self.session.host.user_id))
+        return groups
 
     async def _close_when_idle(self, idle_seconds: float) -> None:
         while True:
@@ -157,7 +163,8 @@ class WorkerConsumer(AsyncWebsocketConsumer):
         self.session = session
         self.host_total = session.host.total_credit
         self.last_touch = time.monotonic()
-        await self.channel_layer.group_add(notify.host_group(session.host.id), self.channel_name)
+        for group in self.groups_joined():
+            await self.channel_layer.group_add(group, self.channel_name)
         cfg = settings.PROTOCOL
         user = self.scope.get("user")
         await self.send_json(
@@ -191,6 +198,11 @@ class WorkerConsumer(AsyncWebsocketConsumer):
     async def compute_credit(self, event: dict[str, Any]) -> None:
         self.host_total += event["amount"]
         await self.send_json(protocol.credit(event["amount"], self.host_total))
+
+    async def compute_membership(self, event: dict[str, Any]) -> None:
+        await self.send_json(
+            protocol.membership(event["project"], event["state"], event["no_more_work"])
+        )
 
     async def compute_notice(self, event: dict[str, Any]) -> None:
         await self.send_json(protocol.notice(event["text"], event.get("level", "info")))

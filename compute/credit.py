@@ -22,12 +22,14 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Sum
 from django.db.models.functions import Exp
 
+from compute import signals
 from compute.models import CreditEntry, Host, Membership, Project, Volunteer
 from compute.models.project import CreditPolicy
 
 COBBLESTONE_SCALE = 200.0 / (86400.0 * 1e9)
 HALF_LIFE = 7 * 86400.0
 LN2 = math.log(2)
+FIRST_PERIOD = 86400.0
 
 
 def claimed_credit(benchmark_fpops: float, cpu_time: float) -> float:
@@ -60,7 +62,10 @@ def update_average(
         else:
             avg += LN2 * work * 86400.0 / HALF_LIFE
     elif work:
-        days = max(now - work_start_time, 1.0) / 86400.0
+        # BOINC divides the first work by the time since it was sent; browser tasks take
+        # seconds, which would start a RAC at tens of thousands of times its credit. The
+        # first period counts as at least a day.
+        days = max(now - work_start_time, FIRST_PERIOD) / 86400.0
         avg = work / days
     return avg, now
 
@@ -99,6 +104,8 @@ def grant(grants: Iterable[Grant], now: datetime) -> list[Grant]:
             continue
         done.append(g)
     _add_to_totals(done, now.timestamp())
+    if done:
+        signals.credit_granted.send(sender=Grant, grants=done, now=now)
     return done
 
 

@@ -135,10 +135,13 @@ def not_needed(workunit_ids: Iterable[int]) -> int:
 def abort_in_progress(workunit_ids: Iterable[int]) -> list[tuple[int, int]]:
     """In-progress replicas of cancelled or failed work units; returns (replica, host) pairs
     so the hosts can be told to stop."""
-    queryset = Replica.objects.filter(
-        workunit_id__in=list(workunit_ids), server_state=ServerState.IN_PROGRESS
-    )
-    pairs = list(queryset.values_list("id", "host_id"))
+    return abort_in_progress_for(Replica.objects.filter(workunit_id__in=list(workunit_ids)))
+
+
+def abort_in_progress_for(queryset: QuerySet[Replica]) -> list[tuple[int, int]]:
+    """Abort the in-progress replicas of ``queryset`` (a volunteer left the project); returns
+    (replica, host) pairs so the hosts can be told to stop."""
+    pairs = list(queryset.filter(server_state=ServerState.IN_PROGRESS).values_list("id", "host_id"))
     if pairs:
         move_replicas(Replica.objects.filter(id__in=[p[0] for p in pairs]), "abort")
     return pairs

@@ -1,6 +1,7 @@
 """Live events for connected volunteers, sent through the channel layer after commit.
 
-Each connected host listens on the group ``host_<id>``; its user's pages on ``user_<id>``.
+Each connected host listens on the group ``host_<id>`` and, when signed in, on
+``user_<id>_hosts``; its user's pages listen on ``user_<id>``.
 Events are best-effort: a volunteer who is not connected misses nothing durable, since
 credit and cancellations are in the database and reach the host on its next request.
 """
@@ -40,8 +41,18 @@ def user_group(user_id: int) -> str:
     return f"user_{user_id}"
 
 
+def user_hosts_group(user_id: int) -> str:
+    """The worker sockets of all of a user's hosts (not their pages: see user_group)."""
+    return f"user_{user_id}_hosts"
+
+
 def project_group(project_id: int) -> str:
     return f"project_{project_id}"
+
+
+def send(group: str, message: dict) -> None:
+    """Send an event to a group, from any thread, after the caller's commit."""
+    _send(group, message)
 
 
 def _send(group: str, message: dict) -> None:
@@ -80,3 +91,16 @@ def credit_granted(grants: Iterable[Grant]) -> None:
 
 def project_stats(project_id: int, stats: dict) -> None:
     _send(project_group(project_id), {"type": "project.stats", "stats": stats})
+
+
+def membership_changed(user_id: int, project_slug: str, state: str, no_more_work: bool) -> None:
+    """Tell the volunteer's connected hosts to pause, finish or stop work for a project."""
+    _send(
+        user_hosts_group(user_id),
+        {
+            "type": "compute.membership",
+            "project": project_slug,
+            "state": state,
+            "no_more_work": no_more_work,
+        },
+    )

@@ -92,13 +92,14 @@ class ProjectPage:
     batches: list[Batch]
     top_contributors: list[Membership]
     picture_batch: Batch | None
+    membership: Membership | None = None
 
     @property
     def has_picture(self) -> bool:
         return self.picture_batch is not None
 
 
-def project_page(project: Project, now: datetime | None = None) -> ProjectPage:
+def project_page(project: Project, user=None, now: datetime | None = None) -> ProjectPage:
     now = now or timezone.now()
     current = stats.current_batch(project)
     in_progress = list(
@@ -108,9 +109,14 @@ def project_page(project: Project, now: datetime | None = None) -> ProjectPage:
     )
     top = list(
         Membership.objects.filter(project=project, total_credit__gt=0)
-        .select_related("user")
+        # Banned volunteers leave every public list; names follow each one's privacy choice.
+        .exclude(user__volunteer__banned=True)
+        .select_related("user", "user__profile")
         .order_by("-total_credit", "id")[:TOP_CONTRIBUTORS]
     )
+    membership = None
+    if user is not None and user.is_authenticated:
+        membership = Membership.objects.filter(user=user, project=project).first()
     return ProjectPage(
         project=project,
         stats=stats.project_stats(project, now),
@@ -118,4 +124,5 @@ def project_page(project: Project, now: datetime | None = None) -> ProjectPage:
         batches=in_progress,
         top_contributors=top,
         picture_batch=pictures.picture_batch(project),
+        membership=membership,
     )

@@ -309,6 +309,10 @@ def credit(amount: float, host_total: float) -> dict[str, Any]:
     return {"type": "credit", "amount": amount, "host_total": host_total}
 
 
+def membership(project: str, state: str, no_more_work: bool) -> dict[str, Any]:
+    return {"type": "membership", "project": project, "state": state, "no_more_work": no_more_work}
+
+
 def notice(text: str, level: str = "info") -> dict[str, Any]:
     return {"type": "notice", "level": level, "text": text}
 

@@ -1,6 +1,6 @@
-from django.urls import path
+from django.urls import path, re_path
 
-from compute import views
+from compute import membership_views, views
 
 app_name = "compute"
 
@@ -9,6 +9,11 @@ urlpatterns = [
     path("projects/<slug:slug>/", views.project, name="project"),
     path("projects/<slug:slug>/stats.json", views.project_stats, name="project_stats"),
     path("projects/<slug:slug>/picture.png", views.project_picture, name="project_picture"),
+    re_path(
+        r"^projects/(?P<slug>[-\w]+)/(?P<action>join|pause|resume|finish|leave)/$",
+        membership_views.change_membership,
+        name="membership",
+    ),
     path("kernels/<int:pk>/<str:sha256>.js", views.kernel, name="kernel"),
     path("kernels/<int:pk>/<str:sha256>.wasm", views.wasm, name="wasm"),
     path("healthz", views.healthz, name="healthz"),

@@ -18,7 +18,9 @@ def home(request: HttpRequest) -> HttpResponse:
 @require_GET
 def project(request: HttpRequest, slug: str) -> HttpResponse:
     project = get_object_or_404(pages.public_projects(), slug=slug)
-    return render(request, "compute/project.html", {"page": pages.project_page(project)})
+    return render(
+        request, "compute/project.html", {"page": pages.project_page(project, request.user)}
+    )
 
 
 @require_GET

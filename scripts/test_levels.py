@@ -22,6 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/1")
+# The Django cache in its own database: tests clear it, which flushes that whole database.
+CACHE_URL = os.environ.get("TEST_CACHE_URL", "redis://127.0.0.1:6379/2")
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 
 
@@ -46,6 +48,7 @@ def run(level: str, extra: list[str], required: set[str]) -> int:
     env = dict(os.environ)
     env.pop("DATABASE_URL", None)
     env.pop("REDIS_URL", None)
+    env.pop("CACHE_URL", None)
     env["SOCIALGRID_REQUIRE"] = ",".join(sorted(required))
     args = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider"]
     if level == "unit":
@@ -55,6 +58,7 @@ def run(level: str, extra: list[str], required: set[str]) -> int:
         env.update(
             DATABASE_URL=DATABASE_URL,
             REDIS_URL=REDIS_URL,
+            CACHE_URL=CACHE_URL,
             CELERY_QUEUE=f"sg-test-{os.getpid()}",
             SOCIALGRID_REQUIRE=",".join(sorted(required | {"integration"})),
         )

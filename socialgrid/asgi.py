@@ -13,7 +13,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from compute.routing import websocket_urlpatterns  # noqa: E402
+from socialgrid.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {

@@ -9,10 +9,12 @@ checks that a public deployment needs.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
+from socialgrid.accounts.providers import socialaccount_settings
 from socialgrid.env import (
     envbool,
     envfloat,
@@ -64,7 +66,15 @@ INSTALLED_APPS = [
     "channels",
     "allauth",
     "allauth.account",
+    "allauth.socialaccount",
     "compute",
+    "socialgrid.accounts",
+    "socialgrid.feed",
+    "socialgrid.invites",
+    "socialgrid.friends",
+    "socialgrid.teams",
+    "socialgrid.leaderboards",
+    "socialgrid.plugin",
 ]
 
 MIDDLEWARE = [
@@ -78,6 +88,11 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
 ]
+
+# Social sign-in: a provider is offered only when its credentials are in the environment.
+SOCIAL_PROVIDER_APPS, SOCIALACCOUNT_PROVIDERS = socialaccount_settings(os.environ)
+INSTALLED_APPS += SOCIAL_PROVIDER_APPS
+SOCIALACCOUNT_ADAPTER = "socialgrid.accounts.adapter.SocialAccountAdapter"
 
 ROOT_URLCONF = "socialgrid.urls"
 WSGI_APPLICATION = "socialgrid.wsgi.application"
@@ -143,11 +158,13 @@ else:
 
 # Django's cache (rendered pictures, rate-limit counters): shared through Redis when there is
 # one, so every web process sees the same entries; per process otherwise.
-if REDIS_URL:
+# CACHE_URL may name another Redis database: clearing the cache flushes its whole database.
+CACHE_URL = envstr("CACHE_URL", REDIS_URL)
+if CACHE_URL:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
+            "LOCATION": CACHE_URL,
             "KEY_PREFIX": "sg:cache",
         }
     }
@@ -179,6 +196,8 @@ SWEEP_INTERVALS = {
     "cleanup": envfloat("SWEEP_CLEANUP_SECONDS", 3600.0),
     "decay": envfloat("SWEEP_DECAY_SECONDS", 3600.0),
     "project_stats": envfloat("SWEEP_PROJECT_STATS_SECONDS", 5.0),
+    "rac_badges": envfloat("SWEEP_RAC_BADGES_SECONDS", 3600.0),
+    "leaderboards": envfloat("SWEEP_LEADERBOARDS_SECONDS", 600.0),
 }
 CELERY_BEAT_SCHEDULE = {
     "transitioner": {
@@ -203,6 +222,22 @@ CELERY_BEAT_SCHEDULE = {
     "project-stats": {
         "task": "compute.tasks.broadcast_project_stats",
         "schedule": SWEEP_INTERVALS["project_stats"],
+    },
+    "team-credit": {
+        "task": "socialgrid.teams.tasks.sweep_team_credit",
+        "schedule": SWEEP_INTERVALS["credit_fold"],
+    },
+    "team-decay": {
+        "task": "socialgrid.teams.tasks.sweep_team_decay",
+        "schedule": SWEEP_INTERVALS["decay"],
+    },
+    "leaderboards-refresh": {
+        "task": "socialgrid.leaderboards.tasks.refresh_leaderboards",
+        "schedule": SWEEP_INTERVALS["leaderboards"],
+    },
+    "feed-rac-badges": {
+        "task": "socialgrid.feed.tasks.award_rac_badges",
+        "schedule": SWEEP_INTERVALS["rac_badges"],
     },
 }
 
@@ -230,6 +265,17 @@ LOGIN_REDIRECT_URL = "/"
 ACCOUNT_LOGIN_METHODS = {"email", "username"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "username*", "password1*", "password2*"]
 ACCOUNT_EMAIL_VERIFICATION = envstr("ACCOUNT_EMAIL_VERIFICATION", "optional")
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[socialgrid] "
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if PRODUCTION else "http"
+ACCOUNT_RATE_LIMITS = {
+    "login": "30/m/ip",
+    # Five failures per account in five minutes; per address kept loose for shared networks.
+    "login_failed": "20/m/ip,5/5m/key",
+    "signup": "20/m/ip,100/h/ip",
+    "reset_password": "20/m/ip,5/m/key",
+}
+ALLAUTH_TRUSTED_PROXY_COUNT = envint("TRUSTED_PROXY_COUNT", 0, minimum=0)
 EMAIL_BACKEND = envstr("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "socialgrid <noreply@localhost>")
 
@@ -296,3 +342,8 @@ PROTOCOL = {
     "HEARTBEAT_SECONDS": envfloat("PROTOCOL_HEARTBEAT_SECONDS", 30.0),
     "RETRY_AFTER_SECONDS": envfloat("PROTOCOL_RETRY_AFTER_SECONDS", 20.0),
 }
+
+# --- The embeddable plugin and the Facebook canvas (socialgrid/plugin/README.md) --------------
+# Origins allowed to frame /embed/ pages: "*" (any site, the default), or a comma-separated list.
+EMBED_ALLOWED_ORIGINS = envlist("EMBED_ALLOWED_ORIGINS", ["*"])
+FACEBOOK_APP_SECRET = envstr("FACEBOOK_APP_SECRET", "") or envstr("FACEBOOK_SECRET", "")

@@ -43,9 +43,13 @@ def _fast_password_hashing(settings) -> None:
 
 @pytest.fixture(autouse=True)
 def _fresh_caches() -> None:
-    """Each test starts with an empty dispatch cache and a reloaded app catalog."""
+    """Each test starts with an empty dispatch cache, a reloaded app catalog and an empty
+    Django cache (rate-limit counters, rendered pictures)."""
+    from django.core.cache import cache
+
     feeder.get_queue().clear()
     catalog.invalidate()
+    cache.clear()
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 
 from compute.models.credit_totals import CreditTotals
 from compute.models.project import App
@@ -43,7 +44,15 @@ class Host(CreditTotals):
     n_error = models.PositiveIntegerField(default=0)
 
     class Meta:
-        indexes = [models.Index(fields=["-total_credit"]), models.Index(fields=["-rac"])]
+        # Leaderboard order: (score descending, id), the banned left out, so a page is an
+        # index range and a rank an index-only count.
+        indexes = [
+            models.Index(
+                fields=["-total_credit", "id"], condition=Q(banned=False), name="host_rank_total"
+            ),
+            models.Index(fields=["-rac", "id"], condition=Q(banned=False), name="host_rank_rac"),
+            models.Index(fields=["last_seen"], name="host_last_seen"),
+        ]
 
     def __str__(self) -> str:
         return self.name or str(self.uuid)[:8]
@@ -87,7 +96,18 @@ class Volunteer(CreditTotals):
     banned = models.BooleanField(default=False)
 
     class Meta:
-        indexes = [models.Index(fields=["-total_credit"]), models.Index(fields=["-rac"])]
+        indexes = [
+            models.Index(
+                fields=["-total_credit", "user"],
+                condition=Q(banned=False),
+                name="volunteer_rank_total",
+            ),
+            models.Index(
+                fields=["-rac", "user"], condition=Q(banned=False), name="volunteer_rank_rac"
+            ),
+            # The few banned, subtracted where the ban lives on another table.
+            models.Index(fields=["user"], condition=Q(banned=True), name="volunteer_banned"),
+        ]
 
     def __str__(self) -> str:
         return str(self.user)

@@ -240,7 +240,10 @@ class Membership(CreditTotals):
         constraints = [
             models.UniqueConstraint(fields=["user", "project"], name="membership_unique"),
         ]
-        indexes = [models.Index(fields=["project", "-total_credit"])]
+        indexes = [
+            models.Index(fields=["project", "-total_credit", "user"], name="membership_rank_total"),
+            models.Index(fields=["project", "-rac", "user"], name="membership_rank_rac"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.user} in {self.project}"

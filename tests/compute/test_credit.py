@@ -72,3 +72,8 @@ def test_the_fold_adds_each_ledger_entry_to_its_project_once(db, project_factory
     assert project.total_credit == 6.0
     assert project.rac > 0
     assert not math.isnan(project.rac)
+
+
+def test_a_first_grant_counts_as_a_day_of_work_not_a_burst():
+    avg, _ = credit.update_average(0.0, 0.0, 5.0, 1000.0, 1010.0)
+    assert avg == pytest.approx(5.0)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.core.cache import cache
 from django.utils import timezone
 
 import pytest
@@ -17,11 +16,6 @@ from compute.scheduler import lease_replicas
 from compute.states import BatchState, MembershipState
 from compute.validation import validate_pending
 from tests.support import square
-
-
-@pytest.fixture(autouse=True)
-def _empty_cache():
-    cache.clear()
 
 
 @pytest.fixture

@@ -454,3 +454,33 @@ describe("controls", () => {
     assert.equal(s.client.state, "paused");
   });
 });
+
+describe("membership changes made on the account", () => {
+  test("pausing the project pauses this page, and resuming it resumes", async () => {
+    const s = setup();
+    const socket = await connected(s);
+    socket.deliver({ type: "membership", project: "mandelbrot", state: "paused", no_more_work: false });
+    assert.equal(s.client.state, "paused");
+    socket.deliver({ type: "membership", project: "mandelbrot", state: "active", no_more_work: false });
+    assert.equal(s.client.state, "running");
+  });
+
+  test("another project's change is ignored", async () => {
+    const s = setup();
+    const socket = await connected(s);
+    socket.deliver({ type: "membership", project: "abc-at-home", state: "left", no_more_work: false });
+    assert.equal(s.client.state, "running");
+  });
+
+  test("finish-then-stop finishes and leaving stops with a reason", async () => {
+    const s = setup();
+    const socket = await connected(s);
+    socket.deliver({ type: "membership", project: "mandelbrot", state: "active", no_more_work: true });
+    assert.ok(["finishing", "stopped"].includes(s.client.state));
+    const t = setup();
+    const other = await connected(t);
+    other.deliver({ type: "membership", project: "mandelbrot", state: "left", no_more_work: false });
+    assert.equal(t.client.state, "stopped");
+    assert.equal(t.client.stopReason, "You left this project.");
+  });
+});

@@ -160,6 +160,7 @@ export class VolunteerClient extends EventTarget {
       cancel: this.onCancel,
       credit: this.onCredit,
       notice: this.onNotice,
+      membership: this.onMembership,
       error: this.onServerError,
     };
     const handler = handlers[message.type];
@@ -224,6 +225,24 @@ export class VolunteerClient extends EventTarget {
 
   onCredit(credit) {
     this.setCredit(credit.host_total, credit.amount);
+  }
+
+  // The volunteer changed their membership of a project (on this or another page): obey it
+  // at once. Only this page's project concerns this client.
+  onMembership({ project, state, no_more_work: noMoreWork }) {
+    if (project !== this.project) return;
+    this.emit("membership", { state, noMoreWork });
+    if (state === "left") return this.halt("You left this project.");
+    if (state === "paused") {
+      this.pause();
+      this.accountPaused = this.mode === "paused";
+      return;
+    }
+    if (this.accountPaused) {
+      this.accountPaused = false;
+      this.resume();
+    }
+    if (noMoreWork) this.finishThenStop();
   }
 
   onNotice(notice) {
