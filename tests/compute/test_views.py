@@ -27,7 +27,6 @@ SMALL_JOB = {
 }
 
 
-
 @pytest.fixture
 def project(project_factory):
     return project_factory(name="Squares@Home", description="We square numbers.")
