@@ -25,6 +25,7 @@ REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/1")
 # The Django cache in its own database: tests clear it, which flushes that whole database.
 CACHE_URL = os.environ.get("TEST_CACHE_URL", "redis://127.0.0.1:6379/2")
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+LEVEL_TIMEOUT = int(os.environ.get("TEST_LEVEL_TIMEOUT", "2400"))
 
 
 def answers(host: str, port: int) -> bool:
@@ -68,7 +69,11 @@ def run(level: str, extra: list[str], required: set[str]) -> int:
         args += ["-m", "browser"]
     print(f"\n=== {level} tests ===", flush=True)
     started = time.monotonic()
-    code = subprocess.call(args + extra, cwd=ROOT, env=env)
+    try:
+        code = subprocess.call(args + extra, cwd=ROOT, env=env, timeout=LEVEL_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        print(f"=== {level}: stopped after {LEVEL_TIMEOUT} s")
+        return 1
     verdict = "passed" if code in (0, 5) else "FAILED"
     print(f"=== {level}: {verdict} in {time.monotonic() - started:.0f}s")
     return code

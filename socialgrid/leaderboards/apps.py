@@ -13,6 +13,7 @@ class LeaderboardsConfig(AppConfig):
     def ready(self) -> None:
         from compute.models import Host, Volunteer
         from compute.signals import credit_granted
+        from socialgrid.leaderboards import tasks  # noqa: F401  (the embedded beat runs it by name)
         from socialgrid.leaderboards.rollups import record_period_credit
         from socialgrid.leaderboards.sorted_sets import forget_banned_host, forget_banned_volunteer
 

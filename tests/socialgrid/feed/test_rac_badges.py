@@ -93,7 +93,7 @@ def test_no_one_computing_means_no_badges(db):
 
 
 def test_the_periodic_task_awards_them_and_leaves_thresholds_for_the_page(hundred):
-    assert tasks.award_rac_badges.delay().get() == 31
+    assert tasks.award_rac_badges.apply().get() == 31
     cached = badges.cached_rac_thresholds()
     assert cached["ranked"] == 100
     assert cached["thresholds"] == {1: 100.0, 5: 96.0, 25: 76.0}
