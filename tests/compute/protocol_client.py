@@ -79,6 +79,9 @@ class Client:
         output = await self.ws.receive_output(wait)
         while output["type"] != "websocket.close":
             output = await self.ws.receive_output(wait)
+        # The consumer keeps listening on the channel layer until the disconnect arrives;
+        # left running, its Redis receive loop outlives the test's event loop.
+        await self.ws.disconnect()
         return output.get("code")
 
     async def close(self) -> None:

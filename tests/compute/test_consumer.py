@@ -517,6 +517,7 @@ async def test_the_project_socket_refuses_private_projects(project):
     connected, code = await client.ws.connect()
     assert not connected
     assert code == 4004
+    await client.ws.disconnect()
 
 
 async def test_sockets_from_other_sites_are_refused(project):
@@ -529,3 +530,4 @@ async def test_sockets_from_other_sites_are_refused(project):
     )
     connected, _ = await ws.connect()
     assert not connected
+    await ws.disconnect()

@@ -74,5 +74,6 @@ async def test_the_plugin_pages_live_socket_has_the_sites_origin(project):
 
 @pytest.mark.parametrize("path", ["/ws/worker/", "/ws/projects/squares/"])
 async def test_a_socket_from_the_embedding_site_itself_is_refused(project, path):
-    _, connected = await connect(path, EMBEDDING_SITE)
+    ws, connected = await connect(path, EMBEDDING_SITE)
     assert not connected
+    await ws.disconnect()
