@@ -32,6 +32,8 @@ CLOSE_FOR = {
     "unknown_project": Close.UNKNOWN_PROJECT,
 }
 TOUCH_EVERY = 60.0
+# Refusals an honest host meets after being away; they do not count as violations.
+STALE = {Code.NOT_IN_PROGRESS, Code.LEASE_EXPIRED}
 
 
 class WorkerConsumer(AsyncWebsocketConsumer):
@@ -140,9 +142,15 @@ class WorkerConsumer(AsyncWebsocketConsumer):
     async def _answer(self, receipt: results.Receipt, of: str, replica: int) -> None:
         if receipt.accepted:
             await self.send_json(protocol.ack(of, replica, receipt.deadline))
+            return
+        code = Code(str(receipt.refusal))
+        message = f"{of} refused: {code.value.replace('_', ' ')}"
+        if code in STALE:
+            # An honest host back from a long absence re-sends results whose leases ran out
+            # or were reissued; that is not abuse and must not get it disconnected.
+            await self.send_json(protocol.error(code, message, replica))
         else:
-            code = Code(str(receipt.refusal))
-            await self.violation(code, f"{of} refused: {code.value.replace('_', ' ')}", replica)
+            await self.violation(code, message, replica)
 
     async def hello(self, message: protocol.Hello) -> None:
         if message.v != protocol.VERSION:

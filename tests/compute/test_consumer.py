@@ -531,3 +531,21 @@ async def test_sockets_from_other_sites_are_refused(project):
     connected, _ = await ws.connect()
     assert not connected
     await ws.disconnect()
+
+
+async def test_stale_results_after_an_absence_do_not_get_a_host_disconnected(project, settings):
+    settings.PROTOCOL = {**settings.PROTOCOL, "MAX_VIOLATIONS": 2}
+    client, _ = await anonymous(project)
+    (task,) = (await client.ask({"type": "request", "n": 1}))["tasks"]
+    result = {
+        "type": "result",
+        "replica": task["replica"],
+        "lease": task["lease"],
+        "output": {"y": 1},
+        "cpu_time": 1,
+    }
+    await client.ask(result)
+    for _ in range(5):
+        assert (await client.ask(result))["code"] == "not_in_progress"
+    assert (await client.ask({"type": "heartbeat"}))["type"] == "heartbeat"
+    await client.close()
