@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: demo test install lint format wasm clean
+.PHONY: demo test install lint format wasm bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ format: install
 
 wasm:
 	compute/examples/wasm/build.sh
+
+## The performance harness on PostgreSQL + Redis (bench/README.md); ARGS="--volunteers 500 ..."
+bench: install
+	$(BIN)/python -m bench.harness.run $(ARGS)
 
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache .hypothesis

@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "allauth.account",
     "allauth.socialaccount",
     "compute",
+    "compute.api",
     "socialgrid.accounts",
     "socialgrid.feed",
     "socialgrid.invites",
@@ -239,6 +240,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "socialgrid.feed.tasks.award_rac_badges",
         "schedule": SWEEP_INTERVALS["rac_badges"],
     },
+    # Hourly check; the export itself is written once per UTC day.
+    "stats-export": {"task": "compute.api.tasks.export_daily_stats", "schedule": 3600.0},
 }
 
 # --- The compute engine ---------------------------------------------------------------------
@@ -254,7 +257,14 @@ COMPUTE = {
     "ASSIMILATE_MAX_ATTEMPTS": envint("ASSIMILATE_MAX_ATTEMPTS", 5, minimum=1),
     "SWEEP_BATCH": envint("SWEEP_BATCH", 1000, minimum=1),
     "MAX_KERNEL_BYTES": envint("MAX_KERNEL_BYTES", 8 * 1024 * 1024, minimum=1024),
+    # Packages whose functions apps created through the API may name (reference, comparator,
+    # assimilator): the server imports them, so only code deployed with it qualifies.
+    "APP_CODE_PACKAGES": envlist("APP_CODE_PACKAGES", ["compute.examples.", "apps."]),
+    "API_WRITES_PER_MINUTE": envint("API_WRITES_PER_MINUTE", 60, minimum=1),
+    "API_MAX_BATCH_BYTES": envint("API_MAX_BATCH_BYTES", 64 * 1024 * 1024, minimum=1024),
 }
+# Where the daily statistics export (docs/stats-export.md) is written.
+STATS_EXPORT_DIR = Path(envstr("STATS_EXPORT_DIR", str(VAR_DIR / "stats")))
 
 # --- Auth -----------------------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [

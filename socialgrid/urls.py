@@ -11,6 +11,8 @@ urlpatterns = [
     path("leaderboards/", include("socialgrid.leaderboards.urls")),
     path("feed/", include("socialgrid.feed.urls")),
     path("embed/", include("socialgrid.plugin.urls")),
+    path("api/", include("compute.api.urls")),
+    path("owners/", include("compute.api.owner_urls")),
     path("", include("compute.urls")),
 ]
 

@@ -52,7 +52,7 @@ class ProfileForm(forms.ModelForm):
 
     class Meta:
         model = Profile
-        fields = ["display_name", "avatar_url", "bio", "privacy"]
+        fields = ["display_name", "avatar_url", "bio", "privacy", "share_stats"]
 
     def clean_display_name(self) -> str:
         name = normalize_line(self.cleaned_data["display_name"])

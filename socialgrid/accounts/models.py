@@ -33,6 +33,11 @@ class Profile(models.Model):
     avatar_url = models.URLField(max_length=500, blank=True)
     bio = models.CharField(max_length=300, blank=True)
     privacy = models.CharField(max_length=10, choices=Privacy.choices, default=Privacy.NAMED)
+    share_stats = models.BooleanField(
+        "share my statistics",
+        default=False,
+        help_text="Include my name, credit and hosts in the daily files for statistics sites.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

@@ -1,0 +1,356 @@
+"""Performance and scale-out: start a real deployment on this machine, run a fixed workload
+through simulated volunteers, and print one table.
+
+    .venv/bin/python -m bench.harness.run [--volunteers 200] [--workunits 2000] [--quorum 2]
+        [--task-seconds 0] [--processes 2] [--prefetch 2] [--asgi 2] [--workers 2]
+
+Everything runs as subprocesses against a dedicated PostgreSQL database (dropped and created
+at the start, left afterwards for inspection) and Redis database (flushed at the start);
+logs, the table (table.txt) and every figure (results.json) go to bench/out/<timestamp>/.
+The exit code is 0 only when the batch finished in time and the audit is clean.
+See bench/README.md for what each figure means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from bench.harness import check, metrics, report, workload
+from bench.harness.deployment import PYTHON, Config, Deployment, DeploymentError, Managed
+from bench.harness.services import (
+    broker_backlog,
+    database_name,
+    redis_server_pid,
+    redis_version,
+)
+from bench.harness.volunteers import raise_fd_limit
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_OUT = ROOT / "bench" / "out"
+SWEEPS = (
+    "transitioner", "feeder", "validator", "assimilator", "credit_fold", "cleanup", "decay",
+    "project_stats", "rac_badges", "leaderboards",
+)  # fmt: skip
+DEFAULT_SWEEPS = {"validator": 2.0, "assimilator": 2.0}  # a safety net behind the tasks
+POLL_SECONDS = 0.2
+PROGRESS_EVERY = 5.0
+VOLUNTEER_STOP_TIMEOUT = 20.0
+
+
+class HarnessError(RuntimeError):
+    pass
+
+
+# --- options --------------------------------------------------------------------------------
+
+
+def _pair(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME=VALUE")
+    return name.strip(), value.strip()
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m bench.harness.run", description=__doc__.split("\n\n")[0]
+    )
+    p.add_argument("--volunteers", type=int, default=200, help="simulated volunteers")
+    p.add_argument("--workunits", type=int, default=2000, help="work units in the batch")
+    p.add_argument("--quorum", type=int, default=2, help="min_quorum = target_nresults")
+    p.add_argument("--task-seconds", type=float, default=0.0, help="0: return at once")
+    p.add_argument("--processes", type=int, default=2, help="volunteer client processes")
+    p.add_argument("--prefetch", type=int, default=2, help="tasks each volunteer holds")
+    p.add_argument("--asgi", type=int, default=2, help="uvicorn processes")
+    p.add_argument("--workers", type=int, default=2, help="Celery worker processes")
+    p.add_argument("--pool", choices=["solo", "prefork"], default="solo")
+    p.add_argument("--concurrency", type=int, default=2, help="children per prefork worker")
+    p.add_argument("--timeout", type=float, default=600.0, help="seconds for the workload")
+    p.add_argument("--ramp", type=float, default=1.0, help="seconds over which clients start")
+    p.add_argument(
+        "--sweep",
+        type=_pair,
+        action="append",
+        default=[],
+        metavar="NAME=SECONDS",
+        help=f"a sweep interval ({', '.join(SWEEPS)}); validator=2 and assimilator=2 unless given",
+    )
+    p.add_argument(
+        "--setting",
+        type=_pair,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an extra environment setting for every process (e.g. FEEDER_BATCH=1000)",
+    )
+    p.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/sg_bench_run")
+    p.add_argument("--redis-url", default="redis://127.0.0.1:6379/3")
+    p.add_argument("--port-base", type=int, default=0, help="first ASGI port (0: any free)")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="parent of the run directory")
+    args = p.parse_args(argv)
+    problems = _check(args)
+    if problems:
+        p.error("; ".join(problems))
+    return args
+
+
+def _check(args: argparse.Namespace) -> list[str]:
+    problems = []
+    if args.volunteers < max(1, args.quorum):
+        problems.append("--volunteers must be at least --quorum (one replica per host)")
+    if not 1 <= args.processes <= args.volunteers:
+        problems.append("--processes must be between 1 and --volunteers")
+    for name in ("workunits", "quorum", "prefetch", "asgi", "workers", "concurrency"):
+        if getattr(args, name) < 1:
+            problems.append(f"--{name} must be at least 1")
+    if args.prefetch > 64:
+        problems.append("--prefetch is at most 64 (the protocol's request limit)")
+    if args.task_seconds < 0 or args.timeout <= 0:
+        problems.append("--task-seconds must be >= 0 and --timeout > 0")
+    problems += [f"unknown sweep {n!r}" for n, _ in args.sweep if n not in SWEEPS]
+    return problems
+
+
+def make_config(args: argparse.Namespace, run_dir: Path) -> Config:
+    sweeps = dict(DEFAULT_SWEEPS)
+    sweeps.update({name: float(seconds) for name, seconds in args.sweep})
+    return Config(
+        run_dir=run_dir,
+        out_dir=args.out,
+        database_url=args.database_url,
+        redis_url=args.redis_url,
+        asgi=args.asgi,
+        workers=args.workers,
+        pool=args.pool,
+        concurrency=args.concurrency,
+        queue=f"sg-bench-{run_dir.name}",
+        prefetch=args.prefetch,
+        sweeps=sweeps,
+        settings=dict(args.setting),
+        port_base=args.port_base,
+    )
+
+
+def make_run_dir(out: Path) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    for n in range(100):
+        run_dir = out / (stamp if n == 0 else f"{stamp}-{n}")
+        try:
+            run_dir.mkdir(parents=True)
+            return run_dir
+        except FileExistsError:
+            continue
+    raise HarnessError(f"cannot make a run directory in {out}")
+
+
+# --- the run --------------------------------------------------------------------------------
+
+
+def setup_django(env: dict[str, str]) -> None:
+    """This process reads and audits the bench database with the same settings."""
+    for key in [k for k in os.environ if k not in env]:
+        del os.environ[key]
+    os.environ.update(env)
+    import django
+
+    django.setup()
+
+
+def start_volunteers(dep: Deployment, args: argparse.Namespace, slug: str) -> list[Managed]:
+    urls = [f"ws://127.0.0.1:{port}/ws/worker/" for port in dep.ports]
+    procs = []
+    for i in range(args.processes):
+        first = i * args.volunteers // args.processes
+        count = (i + 1) * args.volunteers // args.processes - first
+        argv = [PYTHON, "-m", "bench.harness.volunteers", "--project", slug,
+                "--first", str(first), "--count", str(count),
+                "--task-seconds", str(args.task_seconds), "--prefetch", str(args.prefetch),
+                "--ramp", str(args.ramp),
+                "--out", str(dep.config.run_dir / f"volunteers-{i + 1}.json")]  # fmt: skip
+        for url in urls:
+            argv += ["--url", url]
+        procs.append(dep.spawn(f"volunteers-{i + 1}", "volunteers", argv))
+    return procs
+
+
+def service_rows(config: Config) -> list[metrics.Watched]:
+    """PostgreSQL (the postmaster, its own processes and this run's backends) and Redis."""
+    from django.db import connection
+
+    out = []
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+    postmaster = metrics.parent_pid(backend)
+    if postmaster is not None and "postgres" in metrics.command_line(postmaster):
+        db = database_name(config.database_url)
+
+        def ours(pid: int) -> bool:
+            name = metrics.postgres_backend_db(pid)
+            return name is None or name == db
+
+        detail = f"postmaster, server processes and the backends of {db}"
+        out.append(metrics.Watched("postgresql", "postgresql", postmaster, True, ours, detail))
+    pid = redis_server_pid(config.redis_url)
+    if pid is not None:
+        out.append(metrics.Watched("redis", "redis", pid, detail="the whole server (shared)"))
+    return out
+
+
+def wait_for_batch(
+    dep: Deployment, volunteers: list[Managed], wl: workload.Workload, timeout: float
+) -> tuple[str, str]:
+    """Poll the database until every work unit is assimilated; ("ok" | "timeout", why)."""
+    started = time.monotonic()
+    last_print = started
+    while True:
+        done, assimilated, errored = workload.progress(wl.batch_id)
+        if done >= wl.workunits and assimilated + errored >= wl.workunits:
+            return "ok", ""
+        dep.check_alive()
+        if all(v.popen.poll() is not None for v in volunteers):
+            raise HarnessError("every volunteer process exited; see volunteers-*.log")
+        now = time.monotonic()
+        if now - started > timeout:
+            why = f"{done}/{wl.workunits} work units assimilated after {timeout:.0f} s (--timeout)"
+            return "timeout", why
+        if now - last_print >= PROGRESS_EVERY:
+            last_print = now
+            print(
+                f"[{now - started:6.1f} s] {done}/{wl.workunits} work units assimilated",
+                file=sys.stderr,
+                flush=True,
+            )
+        time.sleep(POLL_SECONDS)
+
+
+def read_tallies(procs: list[Managed]) -> list[dict[str, Any]]:
+    tallies = []
+    for p in procs:
+        path = p.log.with_suffix(".json")
+        try:
+            tallies.append(json.loads(path.read_text()))
+        except (OSError, ValueError) as e:
+            raise HarnessError(f"{p.name} left no measurements ({e}); see {p.log}") from e
+    return tallies
+
+
+def drive(dep: Deployment, args: argparse.Namespace, wl: workload.Workload) -> dict[str, Any]:
+    """Start the volunteers, wait for the batch, and measure; the deployment keeps running."""
+    volunteers = start_volunteers(dep, args, wl.project_slug)
+    watched = dep.watched() + service_rows(dep.config)
+    watched.append(metrics.Watched("harness", "harness", os.getpid(), detail="this process"))
+    sampler = metrics.Sampler(watched)
+    sampler.start_window()
+    status, why = wait_for_batch(dep, volunteers, wl, args.timeout)
+    wall, busy, usage = sampler.end_window()
+    backlog = broker_backlog(dep.config.redis_url, dep.config.queue)
+    dep.stop(roles=["volunteers"], timeout=VOLUNTEER_STOP_TIMEOUT)
+    return {
+        "status": status,
+        "why": why,
+        "window_s": wall,
+        "machine_busy": busy,
+        "usage": usage,
+        "backlog": backlog,
+        "tallies": read_tallies(volunteers),
+    }
+
+
+def execute(args: argparse.Namespace, run_dir: Path) -> dict[str, Any]:
+    config = make_config(args, run_dir)
+    data: dict[str, Any] = {
+        "run_dir": str(run_dir),
+        "started_at": datetime.now().astimezone().isoformat(timespec="seconds"),
+        "config": config,
+        "args": args,
+        "machine": metrics.machine(),
+        "load_before": metrics.load_average(),
+    }
+    with Deployment(config) as dep:
+        print("preparing: database, migrations, Redis ...", file=sys.stderr, flush=True)
+        dep.prepare()
+        setup_django(dep.env())
+        wl = workload.create_workload(args.workunits, args.quorum)
+        data["machine"].update(service_versions(config))
+        print(f"starting {args.asgi} ASGI, {args.workers} worker(s), beat ...", file=sys.stderr)
+        dep.start()
+        print(
+            f"running {args.volunteers} volunteers in {args.processes} process(es) on "
+            f"{args.workunits} work units (quorum {args.quorum}) ...",
+            file=sys.stderr,
+            flush=True,
+        )
+        data.update(drive(dep, args, wl))
+    data["load_after"] = metrics.load_average()
+    data["database"] = workload.measure(wl.batch_id)
+    data["audit"] = check.audit(wl.batch_id, report.all_acked(data["tallies"]))
+    if data["status"] != "ok":
+        data["states"] = workload.state_counts(wl.batch_id)
+    from django.db import connections
+
+    connections.close_all()
+    return data
+
+
+def service_versions(config: Config) -> dict[str, str]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        pg = cursor.fetchone()[0]
+    return {"postgresql": pg, "redis": redis_version(config.redis_url)}
+
+
+def _terminate(signum: int, frame: object) -> None:
+    # SIGTERM takes the same way out as Ctrl-C: the deployment is stopped on the way.
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    args.out = args.out.resolve()
+    raise_fd_limit()
+    signal.signal(signal.SIGTERM, _terminate)
+    # Ctrl-C stops the run cleanly even when a shell started the bench with SIGINT ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    run_dir = make_run_dir(args.out)
+    print(f"run directory: {run_dir}", file=sys.stderr, flush=True)
+    try:
+        data = execute(args, run_dir)
+    except KeyboardInterrupt:
+        print(f"interrupted: every process stopped; logs in {run_dir}", file=sys.stderr)
+        return 130
+    except (DeploymentError, HarnessError) as e:
+        print(f"bench failed: {e}\nevery process stopped; logs in {run_dir}", file=sys.stderr)
+        return 1
+    summary = report.summarise(data)
+    table = report.table(summary)
+    (run_dir / "table.txt").write_text(table + "\n")
+    (run_dir / "results.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    print(table)
+    db = database_name(args.database_url)
+    print(
+        f"\nlogs, table.txt and results.json in {run_dir}\n"
+        f"the database {db} is left for inspection (the next run drops it): "
+        f"psql -h 127.0.0.1 -U postgres {db}"
+    )
+    if data["status"] != "ok":
+        print(f"\nFAILED: {data['why']}; states: {data.get('states')}", file=sys.stderr)
+        return 1
+    if not data["audit"].clean:
+        print("\nFAILED: the audit found lost, double-credited or stuck work", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,425 @@
+"""Simulated volunteers: many asyncio WebSocket clients in one OS process, each an anonymous
+host speaking the real protocol (docs/protocol.md).
+
+A volunteer says hello (naming the project, with the Origin of the server's own pages),
+keeps ``prefetch`` tasks held by requesting what it lacks, "computes" each task in turn by
+sleeping ``task_seconds`` (one core), answers with the app's reference output and
+``cpu_time = task_seconds``, and asks again after min(retry_after, 1 s) when an assign is
+empty. It stays under the server's message rate (from ``welcome.limits``), re-sends results
+after a ``rate_limited`` or ``server_error`` answer, and reconnects as the same host (its
+signed token) if the connection drops, carrying on with ``welcome.resume``. Each volunteer is
+two small coroutines and no threads, so a process holds thousands.
+
+The process runs until SIGTERM, then writes what it measured as JSON to ``--out``::
+
+    python -m bench.harness.volunteers --url ws://127.0.0.1:8001/ws/worker/ \\
+        --first 0 --count 100 --project bench --task-seconds 0 --prefetch 2 --out v.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import resource
+import signal
+import sys
+import time
+from collections import Counter, deque
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from bench.harness.workload import double
+
+VERSION = 1
+USER_AGENT = "socialgrid-bench/1"
+WELCOME_TIMEOUT = 60.0
+REQUEST_TIMEOUT = 30.0  # no assign for this long: the request was lost, ask again
+MAX_RETRY_WAIT = 1.0  # the bench caps an empty assign's retry_after at this
+RESEND_AFTER = 2.0
+RECONNECT_AFTER = 1.0
+STOP_GRACE = 5.0
+FATAL_CLOSES = {4000, 4001, 4003, 4004}
+MAX_NOTES = 20
+
+
+@dataclass
+class Tally:
+    """What one process's volunteers saw; times are epoch seconds (one clock per machine)."""
+
+    volunteers: int = 0
+    welcomed: int = 0
+    lease_ms: list[float] = field(default_factory=list)
+    empty_assigns: int = 0
+    tasks_assigned: int = 0
+    results_sent: int = 0
+    acked: list[int] = field(default_factory=list)
+    refused: Counter[str] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
+    credit_messages: int = 0
+    cancelled: int = 0
+    disconnects: int = 0
+    lost_requests: int = 0
+    busy_s: float = 0.0
+    wall_s: float = 0.0
+    first_assign: float | None = None
+    last_ack: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def note(self, text: str) -> None:
+        if len(self.notes) < MAX_NOTES:
+            self.notes.append(text[:300])
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "refused": dict(self.refused), "errors": dict(self.errors)}
+
+
+class Bucket:
+    """A token bucket that waits: keeps a client under the server's rate limit."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate, self.burst = max(rate, 0.1), max(burst, 1.0)
+        self.tokens, self.updated = self.burst, time.monotonic()
+
+    async def take(self) -> None:
+        while True:
+            now = time.monotonic()
+            self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+            self.updated = now
+            if self.tokens >= 1.0:
+                self.tokens -= 1.0
+                return
+            await asyncio.sleep((1.0 - self.tokens) / self.rate)
+
+
+class SessionFailure(Exception):
+    pass
+
+
+def origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{'https' if parts.scheme == 'wss' else 'http'}://{parts.netloc}"
+
+
+class SimVolunteer:
+    def __init__(
+        self, url: str, project: str, task_seconds: float, prefetch: int, tally: Tally
+    ) -> None:
+        self.url, self.origin, self.project = url, origin_of(url), project
+        self.task_seconds, self.prefetch, self.tally = task_seconds, prefetch, tally
+        self.host: str | None = None
+        self.token: str | None = None
+        self.queue: deque[dict[str, Any]] = deque()
+        self.unacked: dict[int, tuple[str, float]] = {}  # replica -> (result frame, sent at)
+        self.request_at: float | None = None  # the outstanding request went out then
+        self.next_request = 0.0
+        self.resend_at: float | None = None
+        self.heartbeat = 30.0
+        self.bucket = Bucket(18.0, 20.0)
+        self.wake = asyncio.Event()
+        self.first_assign: float | None = None
+        self.last_result: float | None = None
+        self.busy = 0.0
+
+    async def run(self, delay: float = 0.0) -> None:
+        """Compute until cancelled, reconnecting when the connection drops."""
+        try:
+            await asyncio.sleep(delay)
+            while True:
+                try:
+                    async with connect(
+                        self.url,
+                        origin=self.origin,
+                        user_agent_header=USER_AGENT,
+                        proxy=None,
+                        compression=None,
+                        open_timeout=30,
+                        close_timeout=2,
+                        max_size=2**24,
+                    ) as ws:
+                        await self._session(ws)
+                except ConnectionClosed as e:
+                    self.tally.disconnects += 1
+                    self.tally.note(f"connection closed: {e}")
+                    if e.rcvd is not None and e.rcvd.code in FATAL_CLOSES:
+                        return
+                except Exception as e:
+                    # Refused handshakes, timeouts, malformed frames: note it, connect again.
+                    self.tally.disconnects += 1
+                    self.tally.note(f"{type(e).__name__}: {e}")
+                await asyncio.sleep(RECONNECT_AFTER)
+        finally:
+            self.tally.busy_s += self.busy
+            if self.first_assign is not None and self.last_result is not None:
+                self.tally.wall_s += max(0.0, self.last_result - self.first_assign)
+
+    def _hello(self) -> dict[str, Any]:
+        return {
+            "type": "hello",
+            "v": VERSION,
+            "host": self.host,
+            "host_token": self.token,
+            "project": self.project,
+            "capabilities": {
+                "cores": 1,
+                "memory_mb": 1024,
+                "user_agent": USER_AGENT,
+                "platform": f"bench-{platform.machine().lower()}"[:40],
+                "wasm": False,
+                "simd": False,
+                "threads": False,
+                "benchmark_fpops": 1e9,
+            },
+        }
+
+    async def _session(self, ws: ClientConnection) -> None:
+        await ws.send(json.dumps(self._hello()))
+        welcome = json.loads(await asyncio.wait_for(ws.recv(), WELCOME_TIMEOUT))
+        if welcome.get("type") != "welcome":
+            raise SessionFailure(f"expected welcome, got {str(welcome)[:200]}")
+        if self.host is None:
+            self.tally.welcomed += 1
+        self.host, self.token = welcome["host"], welcome["host_token"]
+        limits = welcome.get("limits") or {}
+        rate = float(limits.get("messages_per_second", 20.0))
+        self.bucket = Bucket(0.9 * rate, rate)
+        self.heartbeat = float(limits.get("heartbeat_seconds", 30.0))
+        self.request_at, self.next_request = None, 0.0
+        reader = asyncio.create_task(self._read(ws))
+        try:
+            await self._resume(ws, welcome.get("resume") or [])
+            await self._work(ws, reader)
+        finally:
+            reader.cancel()
+        reader.result()  # the reason the session ended (ConnectionClosed, bad JSON)
+        raise SessionFailure("the server ended the session")
+
+    async def _resume(self, ws: ClientConnection, tasks: list[dict[str, Any]]) -> None:
+        """After a reconnect: results the server has not recorded go again, the rest of
+        the replicas it still leases to this host are computed."""
+        queued = {t["replica"] for t in self.queue}
+        for task in tasks:
+            replica = task["replica"]
+            if replica in self.unacked:
+                await self._send(ws, self.unacked[replica][0])
+                self.unacked[replica] = (self.unacked[replica][0], time.monotonic())
+            elif replica not in queued:
+                self.queue.append(task)
+
+    async def _send(self, ws: ClientConnection, text: str) -> None:
+        await self.bucket.take()
+        await ws.send(text)
+
+    async def _work(self, ws: ClientConnection, reader: asyncio.Task[None]) -> None:
+        while not reader.done():
+            now = time.monotonic()
+            if self.resend_at is not None and now >= self.resend_at:
+                await self._resend(ws)
+            if self.request_at is not None and now - self.request_at > REQUEST_TIMEOUT:
+                self.tally.lost_requests += 1
+                self.request_at = None
+            if (
+                self.request_at is None
+                and now >= self.next_request
+                and len(self.queue) < self.prefetch
+            ):
+                n = min(64, self.prefetch - len(self.queue))
+                await self._send(ws, json.dumps({"type": "request", "n": n}))
+                self.request_at = time.monotonic()
+            if self.queue:
+                await self._compute(ws, self.queue.popleft())
+                continue
+            self.wake.clear()
+            if self.request_at is not None:
+                timeout = REQUEST_TIMEOUT - (now - self.request_at)
+            else:
+                timeout = self.next_request - now
+            if self.resend_at is not None:
+                timeout = min(timeout, self.resend_at - now)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), max(0.0, timeout))
+
+    async def _compute(self, ws: ClientConnection, task: dict[str, Any]) -> None:
+        remaining = self.task_seconds
+        while remaining > 0:
+            step = min(remaining, self.heartbeat)
+            await asyncio.sleep(step)
+            remaining -= step
+            if remaining > 0:  # a long task: keep the connection from going idle
+                await self._send(ws, '{"type":"heartbeat"}')
+        self.busy += self.task_seconds
+        replica = task["replica"]
+        text = json.dumps(
+            {
+                "type": "result",
+                "replica": replica,
+                "lease": task["lease"],
+                "output": double(task["input"]),
+                "cpu_time": self.task_seconds,
+            },
+            separators=(",", ":"),
+        )
+        await self._send(ws, text)
+        self.unacked[replica] = (text, time.monotonic())
+        self.tally.results_sent += 1
+        self.last_result = time.monotonic()
+
+    async def _resend(self, ws: ClientConnection) -> None:
+        """Results sent before a rate_limited or server_error answer may have been dropped."""
+        cutoff = (self.resend_at or 0.0) - RESEND_AFTER
+        self.resend_at = None
+        for replica, (text, sent_at) in list(self.unacked.items()):
+            if sent_at <= cutoff:
+                await self._send(ws, text)
+                self.unacked[replica] = (text, time.monotonic())
+
+    # --- what the server says ---------------------------------------------------------------
+
+    async def _read(self, ws: ClientConnection) -> None:
+        try:
+            await self._dispatch(ws)
+        finally:
+            self.wake.set()  # the main loop sees at once that the session is over
+
+    async def _dispatch(self, ws: ClientConnection) -> None:
+        async for raw in ws:
+            message = json.loads(raw)
+            kind = message.get("type")
+            if kind == "assign":
+                self._on_assign(message)
+            elif kind == "ack" and message.get("of") == "result":
+                if self.unacked.pop(message.get("replica"), None) is not None:
+                    self.tally.acked.append(message["replica"])
+                    self.tally.last_ack = time.time()
+            elif kind == "error":
+                self._on_error(message)
+            elif kind == "cancel":
+                dropped = set(message.get("replicas") or [])
+                self.queue = deque(t for t in self.queue if t["replica"] not in dropped)
+                self.tally.cancelled += len(dropped)
+            elif kind == "credit":
+                self.tally.credit_messages += 1
+            self.wake.set()
+
+    def _on_assign(self, message: dict[str, Any]) -> None:
+        now = time.monotonic()
+        tasks = message.get("tasks") or []
+        if self.request_at is not None and tasks:
+            self.tally.lease_ms.append((now - self.request_at) * 1000.0)
+        self.request_at = None
+        if not tasks:
+            self.tally.empty_assigns += 1
+            retry = message.get("retry_after") or MAX_RETRY_WAIT
+            self.next_request = now + min(float(retry), MAX_RETRY_WAIT)
+            return
+        if self.first_assign is None:
+            self.first_assign = now
+            epoch = time.time()
+            if self.tally.first_assign is None or epoch < self.tally.first_assign:
+                self.tally.first_assign = epoch
+        held = {t["replica"] for t in self.queue} | set(self.unacked)
+        self.queue.extend(t for t in tasks if t["replica"] not in held)
+        self.tally.tasks_assigned += len(tasks)
+        self.next_request = now
+
+    def _on_error(self, message: dict[str, Any]) -> None:
+        code = str(message.get("code"))
+        self.tally.errors[code] += 1
+        replica = message.get("replica")
+        if replica is not None and self.unacked.pop(replica, None) is not None:
+            self.tally.refused[code] += 1
+            self.tally.note(f"result for replica {replica} refused: {code}")
+        elif code in ("rate_limited", "server_error"):
+            # The message that caused it is unknown: a request or a result may be lost.
+            self.request_at = None
+            self.resend_at = time.monotonic() + RESEND_AFTER
+
+
+# --- the process ----------------------------------------------------------------------------
+
+
+def raise_fd_limit() -> None:
+    """Thousands of sockets need more than the usual 1024 descriptors."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else 1 << 20
+    if soft < wanted:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
+async def run_volunteers(args: argparse.Namespace) -> Tally:
+    tally = Tally(volunteers=args.count)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    volunteers = [
+        SimVolunteer(
+            args.url[(args.first + k) % len(args.url)],
+            args.project,
+            args.task_seconds,
+            args.prefetch,
+            tally,
+        )
+        for k in range(args.count)
+    ]
+    tasks = [
+        asyncio.create_task(v.run(delay=args.ramp * k / max(1, args.count)))
+        for k, v in enumerate(volunteers)
+    ]
+    await stop.wait()
+    for task in tasks:
+        task.cancel()
+    # Cancelled volunteers close their sockets; a slow closing handshake is not waited for.
+    await asyncio.wait(tasks, timeout=STOP_GRACE)
+    return tally
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data))
+    os.replace(tmp, path)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--url", action="append", required=True, help="ws://…/ws/worker/")
+    parser.add_argument("--first", type=int, default=0, help="global index of the first one")
+    parser.add_argument("--count", type=int, required=True)
+    parser.add_argument("--project", required=True)
+    parser.add_argument("--task-seconds", type=float, default=0.0)
+    parser.add_argument("--prefetch", type=int, default=2)
+    parser.add_argument("--ramp", type=float, default=1.0, help="spread the starts over this")
+    parser.add_argument("--out", type=Path, required=True)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    raise_fd_limit()
+    started = time.monotonic()
+    try:
+        import uvloop  # what uvicorn runs on too: the clients' CPU stays small
+    except ImportError:
+        uvloop = None
+    tally = (uvloop.run if uvloop else asyncio.run)(run_volunteers(args))
+    write_json(args.out, tally.as_dict())
+    print(
+        f"{tally.welcomed}/{tally.volunteers} volunteers welcomed, {tally.results_sent} results "
+        f"sent, {len(tally.acked)} acked, {tally.disconnects} disconnects in "
+        f"{time.monotonic() - started:.1f} s",
+        file=sys.stderr,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
