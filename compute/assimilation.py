@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import traceback
+from collections import Counter, defaultdict
 from datetime import datetime
 
 from django.conf import settings
@@ -40,6 +41,10 @@ def store_output(workunit: WorkUnit, output: object) -> None:
     )
 
 
+BATCH = 200
+DEFAULT_HANDLER = "compute.assimilation.store_output"
+
+
 def assimilate_pending(limit: int | None = None, now: datetime | None = None) -> int:
     limit = limit or settings.COMPUTE["SWEEP_BATCH"]
     ids = list(
@@ -47,35 +52,99 @@ def assimilate_pending(limit: int | None = None, now: datetime | None = None) ->
         .order_by("id")
         .values_list("id", flat=True)[:limit]
     )
-    return sum(1 for i in ids if assimilate_workunit(i, now) == "done")
+    done = 0
+    for start in range(0, len(ids), BATCH):
+        outcomes = assimilate_workunits(ids[start : start + BATCH], now)
+        done += sum(1 for outcome in outcomes.values() if outcome == "done")
+    return done
+
+
+def assimilate_workunit(workunit_id: int, now: datetime | None = None) -> str:
+    return assimilate_workunits([workunit_id], now).get(workunit_id, "nothing to do")
 
 
 @retry.on_conflict()
-def assimilate_workunit(workunit_id: int, now: datetime | None = None) -> str:
+def assimilate_workunits(workunit_ids: list[int], now: datetime | None = None) -> dict[int, str]:
+    """Assimilate a batch in one transaction; work units another assimilator holds are
+    skipped. The default handler's outputs are written with one statement; other handlers
+    run once per work unit, each in a savepoint so one failure does not undo the others."""
     now = now or timezone.now()
     with transaction.atomic():
-        wu = (
-            WorkUnit.objects.select_for_update(of=("self",), no_key=True)
+        workunits = list(
+            WorkUnit.objects.select_for_update(of=("self",), no_key=True, skip_locked=True)
             .select_related("app", "canonical_replica")
-            .filter(id=workunit_id, assimilate_state=AssimilateState.READY)
-            .first()
+            .filter(id__in=workunit_ids, assimilate_state=AssimilateState.READY)
+            .order_by("id")
         )
-        if wu is None:
-            return "nothing to do"
-        if not wu.error_mask:
+        outcomes: dict[int, str] = {}
+        bulk = [
+            wu
+            for wu in workunits
+            if not wu.error_mask and wu.app.assimilator_path == DEFAULT_HANDLER
+        ]
+        store_outputs(bulk)
+        for wu in bulk:
+            outcomes[wu.id] = "done"
+        for wu in workunits:
+            if wu.id in outcomes:
+                continue
+            if wu.error_mask:
+                outcomes[wu.id] = "done"
+                continue
             try:
                 with transaction.atomic():
                     resolve(wu.app.assimilator_path)(wu, wu.canonical_replica.output)
             except Exception as e:
-                return _record_failure(wu, e)
-        lifecycle.move_assimilate_state(wu.id, "done", assimilated_at=now, assimilate_error="")
-        if not wu.replicas.filter(
-            server_state__in=[ServerState.UNSENT, ServerState.IN_PROGRESS]
-        ).exists():
-            lifecycle.move_file_delete_state(WorkUnit.objects.filter(id=wu.id), "ready")
+                outcomes[wu.id] = _record_failure(wu, e)
+                continue
+            outcomes[wu.id] = "done"
+        finished = [wu for wu in workunits if outcomes[wu.id] == "done"]
+        _finish(finished, now)
+        return outcomes
+
+
+def store_outputs(workunits: list[WorkUnit]) -> None:
+    """The default handler for a batch: one insert (outputs already stored are kept)."""
+    AssimilatedOutput.objects.bulk_create(
+        [
+            AssimilatedOutput(
+                workunit_id=wu.id,
+                project_id=wu.project_id,
+                batch_id=wu.batch_id,
+                name=wu.name,
+                input=wu.input,
+                output=wu.canonical_replica.output,
+            )
+            for wu in workunits
+        ],
+        ignore_conflicts=True,
+    )
+
+
+def _finish(workunits: list[WorkUnit], now: datetime) -> None:
+    if not workunits:
+        return
+    ids = [wu.id for wu in workunits]
+    lifecycle.move_assimilate_states(ids, "done", assimilated_at=now, assimilate_error="")
+    still_out = set(
+        WorkUnit.objects.filter(
+            id__in=ids, replicas__server_state__in=[ServerState.UNSENT, ServerState.IN_PROGRESS]
+        ).values_list("id", flat=True)
+    )
+    lifecycle.move_file_delete_state(
+        WorkUnit.objects.filter(id__in=[i for i in ids if i not in still_out]), "ready"
+    )
+    per_batch: dict[int, Counter] = defaultdict(Counter)
+    for wu in workunits:
         if wu.batch_id:
-            _count_in_batch(wu, now)
-        return "done"
+            per_batch[wu.batch_id]["n_errored" if wu.error_mask else "n_assimilated"] += 1
+    for batch_id, counts in sorted(per_batch.items()):
+        Batch.objects.filter(id=batch_id).update(**{k: F(k) + n for k, n in counts.items()})
+        Batch.objects.filter(
+            id=batch_id,
+            state=BatchState.IN_PROGRESS,
+            n_workunits__lte=F("n_assimilated") + F("n_errored"),
+        ).update(state=BatchState.COMPLETED, completed_at=now)
 
 
 def _record_failure(wu: WorkUnit, error: Exception) -> str:
@@ -87,16 +156,6 @@ def _record_failure(wu: WorkUnit, error: Exception) -> str:
         lifecycle.move_assimilate_state(wu.id, "fail")
         return "failed"
     return "will retry"
-
-
-def _count_in_batch(wu: WorkUnit, now: datetime) -> None:
-    field = "n_errored" if wu.error_mask else "n_assimilated"
-    Batch.objects.filter(id=wu.batch_id).update(**{field: F(field) + 1})
-    Batch.objects.filter(
-        id=wu.batch_id,
-        state=BatchState.IN_PROGRESS,
-        n_workunits__lte=F("n_assimilated") + F("n_errored"),
-    ).update(state=BatchState.COMPLETED, completed_at=now)
 
 
 def retry_failed(workunit_ids: list[int]) -> int:

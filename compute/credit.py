@@ -87,22 +87,36 @@ def grant(grants: Iterable[Grant], now: datetime) -> list[Grant]:
     Returns the grants that took effect; one whose replica was already credited is skipped
     (the unique ledger row refuses it) and changes nothing. Must run inside a transaction.
     """
-    done = []
-    for g in grants:
-        try:
-            with transaction.atomic():
-                CreditEntry.objects.create(
-                    replica_id=g.replica_id,
-                    workunit_id=g.workunit_id,
-                    project_id=g.project_id,
-                    host_id=g.host_id,
-                    user_id=g.user_id,
-                    amount=g.amount,
-                    granted_at=now,
-                )
-        except IntegrityError:
-            continue
-        done.append(g)
+    grants = list(grants)
+    if not grants:
+        return []
+    entries = [
+        CreditEntry(
+            replica_id=g.replica_id,
+            workunit_id=g.workunit_id,
+            project_id=g.project_id,
+            host_id=g.host_id,
+            user_id=g.user_id,
+            amount=g.amount,
+            granted_at=now,
+        )
+        for g in grants
+    ]
+    try:
+        with transaction.atomic():
+            CreditEntry.objects.bulk_create(entries)
+        done = grants
+    except IntegrityError:
+        # Some replica was credited already: go one by one so only that one is skipped.
+        done = []
+        for g, entry in zip(grants, entries, strict=True):
+            try:
+                with transaction.atomic():
+                    entry.pk = None
+                    entry.save(force_insert=True)
+            except IntegrityError:
+                continue
+            done.append(g)
     _add_to_totals(done, now.timestamp())
     if done:
         signals.credit_granted.send(sender=Grant, grants=done, now=now)
@@ -110,8 +124,9 @@ def grant(grants: Iterable[Grant], now: datetime) -> list[Grant]:
 
 
 def _add_to_totals(grants: list[Grant], now: float) -> None:
-    # Lock rows in a fixed order (hosts, volunteers, memberships; each by id) so concurrent
-    # validations never deadlock.
+    # Rows are locked in a fixed order (hosts, volunteers, memberships; each by id) with
+    # FOR NO KEY UPDATE, so concurrent validations neither deadlock nor block the foreign-key
+    # checks of leases, and each table is written with one bulk update.
     per_host: dict[int, list[Grant]] = defaultdict(list)
     per_user: dict[int, list[Grant]] = defaultdict(list)
     per_membership: dict[tuple[int, int], list[Grant]] = defaultdict(list)
@@ -122,36 +137,45 @@ def _add_to_totals(grants: list[Grant], now: float) -> None:
             per_user[g.user_id].append(g)
             per_membership[(g.user_id, g.project_id)].append(g)
     if per_host:
-        for host in (
+        hosts = list(
             Host.objects.select_for_update(no_key=True).filter(id__in=per_host).order_by("id")
-        ):
-            _apply(host, per_host[host.id], now)
+        )
+        _bulk_apply(Host, hosts, lambda h: per_host[h.id], now)
     if per_user:
-        existing = set(
-            Volunteer.objects.filter(user_id__in=per_user).values_list("user_id", flat=True)
-        )
         Volunteer.objects.bulk_create(
-            [Volunteer(user_id=u) for u in per_user if u not in existing], ignore_conflicts=True
+            [Volunteer(user_id=u) for u in per_user], ignore_conflicts=True
         )
-        for volunteer in (
+        volunteers = list(
             Volunteer.objects.select_for_update(no_key=True)
             .filter(user_id__in=per_user)
             .order_by("user_id")
-        ):
-            _apply(volunteer, per_user[volunteer.user_id], now)
-    for (user_id, project_id), gs in sorted(per_membership.items()):
-        membership, _ = Membership.objects.select_for_update(no_key=True).get_or_create(
-            user_id=user_id, project_id=project_id
         )
-        _apply(membership, gs, now)
+        _bulk_apply(Volunteer, volunteers, lambda v: per_user[v.user_id], now)
+    if per_membership:
+        Membership.objects.bulk_create(
+            [Membership(user_id=u, project_id=p) for u, p in per_membership],
+            ignore_conflicts=True,
+        )
+        users = {u for u, _ in per_membership}
+        memberships = [
+            m
+            for m in Membership.objects.select_for_update(no_key=True)
+            .filter(user_id__in=users, project_id__in={p for _, p in per_membership})
+            .order_by("id")
+            if (m.user_id, m.project_id) in per_membership
+        ]
+        _bulk_apply(
+            Membership, memberships, lambda m: per_membership[(m.user_id, m.project_id)], now
+        )
 
 
-def _apply(row: Host | Volunteer | Membership, grants: list[Grant], now: float) -> None:
-    for g in grants:
-        start = g.sent_at.timestamp() if g.sent_at else now
-        row.rac, row.rac_time = update_average(row.rac, row.rac_time, g.amount, start, now)
-        row.total_credit += g.amount
-    row.save(update_fields=["total_credit", "rac", "rac_time"])
+def _bulk_apply(model, rows: list, grants_of, now: float) -> None:
+    for row in rows:
+        for g in grants_of(row):
+            start = g.sent_at.timestamp() if g.sent_at else now
+            row.rac, row.rac_time = update_average(row.rac, row.rac_time, g.amount, start, now)
+            row.total_credit += g.amount
+    model.objects.bulk_update(rows, ["total_credit", "rac", "rac_time"], batch_size=500)
 
 
 def fold_project_credit(limit: int | None = None, now: float | None = None) -> int:

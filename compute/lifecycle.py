@@ -220,6 +220,13 @@ def move_assimilate_state(workunit_id: int, transition: str, **fields: object) -
     )
 
 
+def move_assimilate_states(workunit_ids: Iterable[int], transition: str, **fields: object) -> int:
+    source, target = ASSIMILATE_TRANSITIONS[transition]
+    return WorkUnit.objects.filter(id__in=list(workunit_ids), assimilate_state=source).update(
+        assimilate_state=target, **fields
+    )
+
+
 def move_file_delete_state(queryset: QuerySet[WorkUnit], transition: str, **fields: object) -> int:
     source, target = FILE_DELETE_TRANSITIONS[transition]
     return queryset.filter(file_delete_state=source).update(file_delete_state=target, **fields)

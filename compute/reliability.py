@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import random
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from datetime import date
 
@@ -57,18 +58,27 @@ def count_jobs(host_id: int, app_id: int, n: int, today: date) -> None:
     )
 
 
+def _by_app_and_count(pairs: Iterable[tuple[int, int]]) -> dict[tuple[int, int], list[int]]:
+    """(app, how many times) -> hosts, so a batch of verdicts is a few statements."""
+    grouped: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for (host_id, app_id), n in Counter(pairs).items():
+        grouped[(app_id, n)].append(host_id)
+    return grouped
+
+
 def record_valid(pairs: Iterable[tuple[int, int]], quota_cap: dict[int, int]) -> None:
-    """Valid results for (host, app) pairs: one more in a row, quota grows."""
-    for host_id, app_id in pairs:
-        HostApp.objects.filter(host_id=host_id, app_id=app_id).update(
-            consecutive_valid=F("consecutive_valid") + 1,
-            daily_quota=Least(F("daily_quota") * 2, Value(quota_cap[app_id])),
+    """Valid results for (host, app) pairs: one more in a row, quota doubles (per result)."""
+    for (app_id, n), host_ids in _by_app_and_count(pairs).items():
+        HostApp.objects.filter(host_id__in=host_ids, app_id=app_id).update(
+            consecutive_valid=F("consecutive_valid") + n,
+            daily_quota=Least(F("daily_quota") * 2**n, Value(quota_cap[app_id])),
         )
 
 
 def record_failure(pairs: Iterable[tuple[int, int]]) -> None:
-    """Errors, timeouts and invalid results: the streak ends and the quota is cut."""
-    for host_id, app_id in pairs:
-        HostApp.objects.filter(host_id=host_id, app_id=app_id).update(
-            consecutive_valid=0, daily_quota=Greatest(F("daily_quota") / 2, Value(1))
+    """Errors, timeouts and invalid results: the streak ends and the quota halves (per
+    failure, at least 1)."""
+    for (app_id, n), host_ids in _by_app_and_count(pairs).items():
+        HostApp.objects.filter(host_id__in=host_ids, app_id=app_id).update(
+            consecutive_valid=0, daily_quota=Greatest(F("daily_quota") / 2**n, Value(1))
         )

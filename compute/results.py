@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from compute import credit, lifecycle, reliability, retry
 from compute.catalog import catalog
-from compute.models import Host, Replica
+from compute.models import Host, Replica, WorkUnit
 from compute.states import ServerState
 
 
@@ -56,6 +56,20 @@ def _lease_row(replica_id: int) -> dict | None:
     )
 
 
+def _lock_workunit_of(replica_id: int) -> int | None:
+    """Lock the replica's work unit for this transaction and return its id.
+
+    Results for one work unit are thereby recorded one after the other: the need-validate
+    check counts committed results, and two concurrent results could otherwise each see only
+    itself and neither reach the quorum."""
+    return (
+        WorkUnit.objects.select_for_update(of=("self",), no_key=True)
+        .filter(replicas__id=replica_id)
+        .values_list("id", flat=True)
+        .first()
+    )
+
+
 def _check_lease(row: dict | None, host: Host, token: str, now: datetime) -> Refusal | None:
     if row is None:
         return Refusal.UNKNOWN_REPLICA
@@ -84,11 +98,10 @@ def record_result(
         return Receipt.refused(Refusal.BAD_CPU_TIME)
     if len(json.dumps(output, separators=(",", ":"))) > settings.COMPUTE["MAX_OUTPUT_BYTES"]:
         return Receipt.refused(Refusal.OUTPUT_TOO_LARGE)
-    row = _lease_row(replica_id)
-    refusal = _check_lease(row, host, token, now)
-    if refusal:
-        return Receipt.refused(refusal)
     with transaction.atomic():
+        workunit_id = _lock_workunit_of(replica_id)
+        if workunit_id is None:
+            return Receipt.refused(Refusal.UNKNOWN_REPLICA)
         if not lifecycle.report_success(
             replica_id,
             host_id=host.id,
@@ -98,16 +111,15 @@ def record_result(
             claimed_credit=credit.claimed_credit(host.benchmark_fpops, float(cpu_time)),
             now=now,
         ):
-            # Lost a race with a second upload or the transitioner: nothing was written.
+            # Nothing was written; say why.
             return Receipt.refused(
                 _check_lease(_lease_row(replica_id), host, token, now) or Refusal.NOT_IN_PROGRESS
             )
-        workunit_id = row["workunit_id"]
         queued = lifecycle.flag_need_validate(workunit_id)
         if queued:
-            from compute.tasks import validate_workunit
+            from compute.drains import request_validation
 
-            transaction.on_commit(lambda: validate_workunit.delay(workunit_id))
+            transaction.on_commit(request_validation)
     return Receipt(True, workunit_id=workunit_id, validation_queued=queued)
 
 

@@ -10,19 +10,19 @@ from django.db import OperationalError
 
 from celery import shared_task
 
-from compute import assimilation, cleanup, credit, feeder, transitioner, validation
+from compute import assimilation, cleanup, credit, drains, feeder, transitioner, validation
 
 RETRY = {"autoretry_for": (OperationalError,), "retry_backoff": True, "max_retries": 5}
 
 
 @shared_task(**RETRY)
-def validate_workunit(workunit_id: int) -> str:
-    return validation.validate_workunit(workunit_id).outcome
+def drain_validation() -> int:
+    return drains.drain("validate")
 
 
 @shared_task(**RETRY)
-def assimilate_workunit(workunit_id: int) -> str:
-    return assimilation.assimilate_workunit(workunit_id)
+def drain_assimilation() -> int:
+    return drains.drain("assimilate")
 
 
 @shared_task(**RETRY)

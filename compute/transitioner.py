@@ -147,9 +147,9 @@ def _wind_down(wu: WorkUnit, replicas: list[Replica]) -> None:
             "no_check",
         )
     if lifecycle.move_assimilate_state(wu.id, "ready"):
-        from compute.tasks import assimilate_workunit
+        from compute.drains import request_assimilation
 
-        transaction.on_commit(lambda: assimilate_workunit.delay(wu.id))
+        transaction.on_commit(request_assimilation)
 
 
 def _ready_for_cleanup(wu: WorkUnit) -> None:
