@@ -17,10 +17,11 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from channels.db import database_sync_to_async
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from compute import hosts, notify, protocol, results, scheduler
+from compute import dbthreads, hosts, notify, protocol, results, scheduler
+from compute.dbthreads import db
 from compute.protocol import Close, Code
 from compute.ratelimit import TokenBucket
 
@@ -50,6 +51,17 @@ class WorkerConsumer(AsyncWebsocketConsumer):
         self.gone = False
         await self.accept()
         self.watchdog = asyncio.create_task(self._close_when_idle(cfg["IDLE_SECONDS"]))
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        if dbthreads.pool_size() <= 0:
+            await super().dispatch(message)
+            return
+        # As Channels does, without its per-message close_old_connections(): a hop to another
+        # thread for every message. The database threads look after their own connections.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"no handler for message type {message['type']}")
+        await handler(message)
 
     async def disconnect(self, code: int) -> None:
         self.gone = True
@@ -116,23 +128,23 @@ class WorkerConsumer(AsyncWebsocketConsumer):
     async def dispatch_message(self, message: protocol.Message) -> None:
         host = self.session.host
         if isinstance(message, protocol.Request):
-            tasks = await database_sync_to_async(scheduler.lease_replicas)(
+            tasks = await db(scheduler.lease_replicas)(
                 host, message.n, project_ids=self.session.project_ids
             )
             retry = None if tasks else settings.PROTOCOL["RETRY_AFTER_SECONDS"]
             await self.send_json(protocol.assign(tasks, retry))
         elif isinstance(message, protocol.Result):
-            receipt = await database_sync_to_async(results.record_result)(
+            receipt = await db(results.record_result)(
                 host, message.replica, message.lease, message.output, message.cpu_time
             )
             await self._answer(receipt, "result", message.replica)
         elif isinstance(message, protocol.Failure):
-            receipt = await database_sync_to_async(results.record_error)(
+            receipt = await db(results.record_error)(
                 host, message.replica, message.lease, message.reason
             )
             await self._answer(receipt, "error", message.replica)
         elif isinstance(message, protocol.Progress):
-            receipt = await database_sync_to_async(results.extend_lease)(
+            receipt = await db(results.extend_lease)(
                 host, message.replica, message.lease, message.fraction
             )
             await self._answer(receipt, "progress", message.replica)
@@ -157,7 +169,7 @@ class WorkerConsumer(AsyncWebsocketConsumer):
             await self.close(code=Close.UNSUPPORTED_VERSION)
             return
         try:
-            session = await database_sync_to_async(hosts.open_session)(
+            session = await db(hosts.open_session)(
                 self.scope.get("user"),
                 message.capabilities,
                 host_uuid=message.host,
@@ -196,7 +208,7 @@ class WorkerConsumer(AsyncWebsocketConsumer):
         now = time.monotonic()
         if now - self.last_touch > TOUCH_EVERY:
             self.last_touch = now
-            await database_sync_to_async(hosts.touch)(self.session.host.id)
+            await db(hosts.touch)(self.session.host.id)
 
     # --- channel-layer events ---------------------------------------------------------------
 
@@ -222,7 +234,7 @@ class ProjectConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         notify.bind_loop(asyncio.get_running_loop())
         slug = self.scope["url_route"]["kwargs"]["slug"]
-        stats = await database_sync_to_async(_public_project_stats)(slug)
+        stats = await db(_public_project_stats)(slug)
         if stats is None:
             await self.close(code=Close.UNKNOWN_PROJECT)
             return

@@ -171,8 +171,9 @@ def flag_transition(workunit_ids: Iterable[int], now: datetime) -> int:
 
 def flag_need_validate(workunit_id: int) -> bool:
     """Set need-validate once a work unit has a new successful result and either enough
-    candidates to try for a quorum or a canonical result to check it against. One statement,
-    so concurrent results cannot both miss the quorum."""
+    candidates to try for a quorum or a canonical result to check it against. The caller
+    holds the work unit's row lock (``results.record_result``), so results of one work unit
+    are counted one after the other and concurrent ones cannot both miss the quorum."""
     new = Replica.objects.filter(
         workunit_id=OuterRef("pk"), outcome=Outcome.SUCCESS, validate_state=ValidateState.INIT
     )

@@ -56,18 +56,32 @@ def send(group: str, message: dict) -> None:
 
 
 def _send(group: str, message: dict) -> None:
+    _send_many([(group, message)])
+
+
+def _send_many(events: list[tuple[str, dict]]) -> None:
+    """Send events to groups in one go: one event loop (and one Redis connection) for the
+    lot, rather than one per event, which costs a connection each from a sync thread."""
     layer = get_channel_layer()
-    if layer is None:
+    if layer is None or not events:
         return
+
+    async def send_all() -> None:
+        for group, message in events:
+            try:
+                await layer.group_send(group, message)
+            except Exception:
+                # Live updates must never break the engine; the database holds the truth.
+                log.warning("could not send %s to %s", message.get("type"), group, exc_info=True)
+
     try:
         loop = _server_loop
         if isinstance(layer, InMemoryChannelLayer) and loop is not None and loop.is_running():
-            asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop).result(5)
+            asyncio.run_coroutine_threadsafe(send_all(), loop).result(5)
         else:
-            async_to_sync(layer.group_send)(group, message)
+            async_to_sync(send_all)()
     except Exception:
-        # Live updates must never break the engine; the database already holds the truth.
-        log.warning("could not send %s to %s", message.get("type"), group, exc_info=True)
+        log.warning("could not send %d live events", len(events), exc_info=True)
 
 
 def replicas_cancelled(pairs: Iterable[tuple[int, int | None]]) -> None:
@@ -76,8 +90,12 @@ def replicas_cancelled(pairs: Iterable[tuple[int, int | None]]) -> None:
     for replica_id, host_id in pairs:
         if host_id is not None:
             per_host[host_id].append(replica_id)
-    for host_id, replica_ids in per_host.items():
-        _send(host_group(host_id), {"type": "compute.cancel", "replicas": sorted(replica_ids)})
+    _send_many(
+        [
+            (host_group(host_id), {"type": "compute.cancel", "replicas": sorted(replica_ids)})
+            for host_id, replica_ids in per_host.items()
+        ]
+    )
 
 
 def credit_granted(grants: Iterable[Grant]) -> None:
@@ -85,8 +103,12 @@ def credit_granted(grants: Iterable[Grant]) -> None:
     for g in grants:
         if g.host_id is not None:
             per_host[g.host_id] += g.amount
-    for host_id, amount in per_host.items():
-        _send(host_group(host_id), {"type": "compute.credit", "amount": amount})
+    _send_many(
+        [
+            (host_group(host_id), {"type": "compute.credit", "amount": amount})
+            for host_id, amount in per_host.items()
+        ]
+    )
 
 
 def project_stats(project_id: int, stats: dict) -> None:

@@ -21,7 +21,8 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Count, Exists, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from compute import feeder, lifecycle, reliability, retry
@@ -63,6 +64,7 @@ class Assignment:
 class _Candidates:
     accepted: list[feeder.Entry] = field(default_factory=list)
     returned: list[feeder.Entry] = field(default_factory=list)
+    workunits: dict[int, dict] = field(default_factory=dict)  # id -> the columns a lease needs
 
 
 def allocate_slots(n: int, shares: list[ProjectShare]) -> list[tuple[int, int]]:
@@ -105,14 +107,25 @@ def project_shares(host: Host, project_ids: list[int] | None = None) -> list[Pro
     ]
 
 
-def host_may_compute(host: Host) -> bool:
-    """Read fresh: a ban takes effect on the next request, not the next connection."""
+def host_in_flight(host: Host) -> int | None:
+    """How many replicas the host holds, or None when it (or its user) is banned. Read
+    fresh, in one query: a ban takes effect on the next request, not the next connection."""
     banned_user = Volunteer.objects.filter(user_id=OuterRef("user_id"), banned=True)
-    return Host.objects.filter(id=host.id, banned=False).exclude(Exists(banned_user)).exists()
-
-
-def in_flight(host: Host) -> int:
-    return Replica.objects.filter(host=host, server_state=ServerState.IN_PROGRESS).count()
+    holding = (
+        Replica.objects.filter(host_id=OuterRef("id"), server_state=ServerState.IN_PROGRESS)
+        .order_by()
+        .values("host_id")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    row = (
+        Host.objects.filter(id=host.id, banned=False)
+        .exclude(Exists(banned_user))
+        .annotate(n=Coalesce(Subquery(holding), 0))
+        .values_list("n", flat=True)
+        .first()
+    )
+    return row
 
 
 def lease_replicas(
@@ -125,10 +138,13 @@ def lease_replicas(
 ) -> list[Assignment]:
     """Lease up to ``want`` replicas to ``host``, within its prefetch limit."""
     now = now or timezone.now()
-    if want <= 0 or not host_may_compute(host):
+    if want <= 0:
+        return []
+    holding = host_in_flight(host)
+    if holding is None:
         return []
     limit = settings.COMPUTE["PREFETCH_PER_CORE"] * max(1, host.cores)
-    want = min(want, limit - in_flight(host))
+    want = min(want, limit - holding)
     if want <= 0:
         return []
     shares = project_shares(host, project_ids)
@@ -230,7 +246,7 @@ def _screen_and_lease(
     rng: random.Random | None,
 ) -> tuple[_Candidates, list[Assignment]]:
     picked = _screen(host, app, entries, want)
-    return picked, _lease(host, app, picked.accepted, record, now, rng)
+    return picked, _lease(host, app, picked.accepted, picked.workunits, record, now, rng)
 
 
 def _screen(host: Host, app: AppInfo, entries: list[feeder.Entry], want: int) -> _Candidates:
@@ -240,7 +256,14 @@ def _screen(host: Host, app: AppInfo, entries: list[feeder.Entry], want: int) ->
     workunits = {
         row["id"]: row
         for row in WorkUnit.objects.filter(id__in=wu_ids).values(
-            "id", "error_mask", "canonical_replica_id", "hr_class"
+            "id",
+            "error_mask",
+            "canonical_replica_id",
+            "hr_class",
+            "name",
+            "input",
+            "delay_bound",
+            "replication",
         )
     }
     mine = Q(host_id=host.id)
@@ -249,7 +272,7 @@ def _screen(host: Host, app: AppInfo, entries: list[feeder.Entry], want: int) ->
     taken_here = set(
         Replica.objects.filter(mine, workunit_id__in=wu_ids).values_list("workunit_id", flat=True)
     )
-    out = _Candidates()
+    out = _Candidates(workunits=workunits)
     for entry in sorted(entries):
         wu = workunits.get(entry.workunit_id)
         if wu is None or wu["error_mask"] or wu["canonical_replica_id"] is not None:
@@ -270,6 +293,7 @@ def _lease(
     host: Host,
     app: AppInfo,
     entries: list[feeder.Entry],
+    rows: dict[int, dict],
     record: reliability.HostApp,
     now: datetime,
     rng: random.Random | None,
@@ -289,12 +313,6 @@ def _lease(
         entries = [e for e in entries if e.workunit_id in ok]
 
     token = secrets.token_hex(16)
-    rows = {
-        row["id"]: row
-        for row in WorkUnit.objects.filter(id__in=[e.workunit_id for e in entries]).values(
-            "id", "name", "input", "delay_bound", "replication"
-        )
-    }
     by_delay: dict[int, list[int]] = defaultdict(list)
     for e in entries:
         by_delay[rows[e.workunit_id]["delay_bound"]].append(e.replica_id)

@@ -183,6 +183,9 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Threads (each with its own database connection) that run the volunteer sockets' database
+# calls in one ASGI process, on PostgreSQL (compute/dbthreads.py).
+ASGI_DB_THREADS = envint("ASGI_DB_THREADS", 4, minimum=1)
 # Keep a worker's database connection across tasks (Celery closes it after every task
 # otherwise, and PostgreSQL pays a new backend for each); it is recycled every N tasks.
 CELERY_DB_REUSE_MAX = envint("CELERY_DB_REUSE_MAX", 1000, minimum=0)

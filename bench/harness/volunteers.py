@@ -2,7 +2,8 @@
 host speaking the real protocol (docs/protocol.md).
 
 A volunteer says hello (naming the project, with the Origin of the server's own pages),
-keeps ``prefetch`` tasks held by requesting what it lacks, "computes" each task in turn by
+keeps up to ``prefetch`` tasks held by requesting what it lacks once it holds half or
+fewer (as the browser client does), "computes" each task in turn by
 sleeping ``task_seconds`` (one core), answers with the app's reference output and
 ``cpu_time = task_seconds``, and asks again after min(retry_after, 1 s) when an assign is
 empty. It stays under the server's message rate (from ``welcome.limits``), re-sends results
@@ -229,7 +230,7 @@ class SimVolunteer:
             if (
                 self.request_at is None
                 and now >= self.next_request
-                and len(self.queue) < self.prefetch
+                and len(self.queue) <= self.prefetch // 2
             ):
                 n = min(64, self.prefetch - len(self.queue))
                 await self._send(ws, json.dumps({"type": "request", "n": n}))

@@ -5,9 +5,12 @@ import { RequestPacer, tasksWanted } from "../../static/socialgrid/worker/reques
 
 test("it wants one running and one waiting task per core, within max_in_flight", () => {
   assert.equal(tasksWanted(2, 8, 0), 4);
-  assert.equal(tasksWanted(2, 8, 3), 1);
+  assert.equal(tasksWanted(2, 8, 3), 0);
+  assert.equal(tasksWanted(2, 8, 2), 2);
   assert.equal(tasksWanted(8, 4, 1), 3);
-  assert.equal(tasksWanted(1, 8, 5), -3);
+  assert.equal(tasksWanted(1, 8, 5), 0);
+  assert.equal(tasksWanted(1, 1, 0), 1);
+  assert.equal(tasksWanted(1, 1, 1), 0);
   assert.equal(tasksWanted(256, 1000, 0), 64);
 });
 

@@ -8,9 +8,13 @@ const TIMEOUT_MS = 60_000;
 const DEFAULT_RETRY_AFTER_S = 30;
 const MAX_N = 64; // the protocol's ceiling for request.n
 
-// Enough for one task running and one waiting per core, within the server's limit.
+// Enough for one task running and one waiting per core, within the server's limit. Asked
+// for once the buffer is down to half, not after every task: a many-core client then sends
+// one request per `cores` tasks, and each lease the server makes is a batch.
 export function tasksWanted(cores, maxInFlight, held) {
-  return Math.min(MAX_N, Math.min(2 * cores, maxInFlight) - held);
+  const target = Math.min(2 * cores, maxInFlight);
+  if (held > Math.floor(target / 2)) return 0;
+  return Math.min(MAX_N, target - held);
 }
 
 export class RequestPacer {
