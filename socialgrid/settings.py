@@ -144,11 +144,18 @@ REDIS_URL = envstr("REDIS_URL", "")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # channels_redis with a blocking connection pool (socialgrid/channel_layer.py).
+            "BACKEND": "socialgrid.channel_layer.BlockingPoolChannelLayer",
             # redis-py 8 defaults to a 5 s socket timeout while the layer blocks on Redis for
             # 5 s at a time; a larger timeout keeps idle sockets alive.
             "CONFIG": {
-                "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "socket_timeout": 15,
+                        "max_connections": envint("CHANNEL_LAYER_CONNECTIONS", 100, minimum=2),
+                    }
+                ],
                 "prefix": "sg:layer",
                 "capacity": 1000,
             },

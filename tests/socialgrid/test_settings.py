@@ -50,7 +50,7 @@ def test_database_and_redis_urls_switch_to_the_services():
     assert out.stdout.split() == [
         "django.db.backends.postgresql",
         "False",
-        "channels_redis.core.RedisChannelLayer",
+        "socialgrid.channel_layer.BlockingPoolChannelLayer",
         "redis",
     ]
 
