@@ -24,7 +24,6 @@ import asyncio
 import json
 import math
 import os
-import platform
 import re
 import signal
 import sys
@@ -40,10 +39,9 @@ from websockets.exceptions import ConnectionClosed
 from bench.harness import metrics
 from bench.harness.deployment import PYTHON, Config, Deployment, DeploymentError, Managed
 from bench.harness.metrics import fmt, percentile, render_table
-from bench.harness.volunteers import USER_AGENT, VERSION, origin_of, raise_fd_limit
+from bench.harness.run import add_deployment_options
+from bench.harness.volunteers import USER_AGENT, hello_message, origin_of, raise_fd_limit
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_OUT = ROOT / "bench" / "out"
 PROJECT_SLUG = "idle"
 TARGET_KIB = 50.0  # the target: <= 50 KiB of RSS per idle connection
 CONNECTIONS_PER_CLIENT = 2500  # the default number of client processes follows from this
@@ -113,23 +111,7 @@ class Tally:
 
 def hello(project: str) -> dict[str, Any]:
     """An anonymous host's first hello (no host id, no token): the server creates a host."""
-    return {
-        "type": "hello",
-        "v": VERSION,
-        "host": None,
-        "host_token": None,
-        "project": project,
-        "capabilities": {
-            "cores": 1,
-            "memory_mb": 1024,
-            "user_agent": USER_AGENT,
-            "platform": f"bench-{platform.machine().lower()}"[:40],
-            "wasm": False,
-            "simd": False,
-            "threads": False,
-            "benchmark_fpops": 1e9,
-        },
-    }
+    return hello_message(project)
 
 
 def open_socket(url: str) -> connect:
@@ -304,13 +286,6 @@ def client_main(argv: list[str]) -> int:
 # === The bench ==============================================================================
 
 
-def _pair(text: str) -> tuple[str, str]:
-    name, sep, value = text.partition("=")
-    if not sep or not name.strip():
-        raise argparse.ArgumentTypeError(f"{text!r} is not NAME=VALUE")
-    return name.strip(), value.strip()
-
-
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m bench.idle_connections", description=__doc__.split("\n\n")[0]
@@ -339,18 +314,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="seconds for every connection to be welcomed or fail (0: no limit; the bench "
         f"still gives up when none is welcomed or fails for {STALL_SECONDS:.0f} s)",
     )
-    p.add_argument(
-        "--setting",
-        type=_pair,
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="an extra environment setting for every process (e.g. PROTOCOL_HEARTBEAT_SECONDS=5)",
+    add_deployment_options(
+        p,
+        database_url="postgres://postgres@127.0.0.1:5432/sg_bench_idle",
+        redis_url="redis://127.0.0.1:6379/8",
+        setting_example="PROTOCOL_HEARTBEAT_SECONDS=5",
     )
-    p.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/sg_bench_idle")
-    p.add_argument("--redis-url", default="redis://127.0.0.1:6379/8")
-    p.add_argument("--port-base", type=int, default=0, help="the ASGI port (0: any free)")
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="parent of the run directory")
     args = p.parse_args(argv)
     if args.processes == 0:
         args.processes = max(2, math.ceil(args.connections / CONNECTIONS_PER_CLIENT))

@@ -59,6 +59,24 @@ def _pair(text: str) -> tuple[str, str]:
     return name.strip(), value.strip()
 
 
+def add_deployment_options(
+    p: argparse.ArgumentParser, *, database_url: str, redis_url: str, setting_example: str
+) -> None:
+    """The options every bench that starts a deployment shares."""
+    p.add_argument(
+        "--setting",
+        type=_pair,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help=f"an extra environment setting for every process (e.g. {setting_example})",
+    )
+    p.add_argument("--database-url", default=database_url)
+    p.add_argument("--redis-url", default=redis_url)
+    p.add_argument("--port-base", type=int, default=0, help="first ASGI port (0: any free)")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="parent of the run directory")
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m bench.harness.run", description=__doc__.split("\n\n")[0]
@@ -83,18 +101,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="NAME=SECONDS",
         help=f"a sweep interval ({', '.join(SWEEPS)}); validator=2 and assimilator=2 unless given",
     )
-    p.add_argument(
-        "--setting",
-        type=_pair,
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="an extra environment setting for every process (e.g. FEEDER_BATCH=1000)",
+    add_deployment_options(
+        p,
+        database_url="postgres://postgres@127.0.0.1:5432/sg_bench_run",
+        redis_url="redis://127.0.0.1:6379/3",
+        setting_example="FEEDER_BATCH=1000",
     )
-    p.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/sg_bench_run")
-    p.add_argument("--redis-url", default="redis://127.0.0.1:6379/3")
-    p.add_argument("--port-base", type=int, default=0, help="first ASGI port (0: any free)")
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="parent of the run directory")
     args = p.parse_args(argv)
     problems = _check(args)
     if problems:

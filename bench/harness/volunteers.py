@@ -163,23 +163,7 @@ class SimVolunteer:
                 self.tally.wall_s += max(0.0, self.last_result - self.first_assign)
 
     def _hello(self) -> dict[str, Any]:
-        return {
-            "type": "hello",
-            "v": VERSION,
-            "host": self.host,
-            "host_token": self.token,
-            "project": self.project,
-            "capabilities": {
-                "cores": 1,
-                "memory_mb": 1024,
-                "user_agent": USER_AGENT,
-                "platform": f"bench-{platform.machine().lower()}"[:40],
-                "wasm": False,
-                "simd": False,
-                "threads": False,
-                "benchmark_fpops": 1e9,
-            },
-        }
+        return hello_message(self.project, self.host, self.token)
 
     async def _session(self, ws: ClientConnection) -> None:
         await ws.send(json.dumps(self._hello()))
@@ -345,6 +329,27 @@ class SimVolunteer:
 
 
 # --- the process ----------------------------------------------------------------------------
+
+
+def hello_message(project: str, host: str | None = None, token: str | None = None) -> dict:
+    """A one-core bench host's hello; without host and token the server creates a host."""
+    return {
+        "type": "hello",
+        "v": VERSION,
+        "host": host,
+        "host_token": token,
+        "project": project,
+        "capabilities": {
+            "cores": 1,
+            "memory_mb": 1024,
+            "user_agent": USER_AGENT,
+            "platform": f"bench-{platform.machine().lower()}"[:40],
+            "wasm": False,
+            "simd": False,
+            "threads": False,
+            "benchmark_fpops": 1e9,
+        },
+    }
 
 
 def raise_fd_limit() -> None:

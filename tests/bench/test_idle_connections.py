@@ -6,56 +6,22 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
 from bench import idle_connections
 from bench.harness import metrics
-from bench.harness.services import drop_database, flush_redis
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-# Not the bench's defaults (sg_bench_idle, Redis db 3) nor the run's smoke test (db 4).
+# Not the bench's defaults (sg_bench_idle, Redis db 8) nor the run's smoke test (db 4).
 SMOKE_DATABASE = f"sg_bench_idle_smoke_{os.getpid()}"
 SMOKE_REDIS_DB = 5
 CONNECTIONS = 200
-
-
-def _server_url(env_name: str, default: str, path: str) -> str:
-    parts = urlsplit(os.environ.get(env_name) or default)
-    return urlunsplit(parts._replace(path=path, query=""))
-
-
-def _answers(url: str, port: int) -> bool:
-    try:
-        with socket.create_connection((urlsplit(url).hostname, urlsplit(url).port or port), 1):
-            return True
-    except OSError:
-        return False
-
-
-@pytest.fixture
-def services() -> Iterator[tuple[str, str]]:
-    database = _server_url(
-        "DATABASE_URL", "postgres://postgres@127.0.0.1:5432/x", "/" + SMOKE_DATABASE
-    )
-    redis = _server_url("REDIS_URL", "redis://127.0.0.1:6379/0", f"/{SMOKE_REDIS_DB}")
-    missing = [u for u, port in ((database, 5432), (redis, 6379)) if not _answers(u, port)]
-    if missing:
-        message = f"the bench needs PostgreSQL and Redis: nothing answers at {missing}"
-        if "integration" in os.environ.get("SOCIALGRID_REQUIRE", ""):
-            pytest.fail(message)
-        pytest.skip(message)
-    yield database, redis
-    drop_database(database)
-    flush_redis(redis)
 
 
 def test_every_idle_connection_is_welcomed_and_measured_and_nothing_is_left(services, tmp_path):
