@@ -39,7 +39,7 @@ from websockets.exceptions import ConnectionClosed
 from bench.harness import metrics
 from bench.harness.deployment import PYTHON, Config, Deployment, DeploymentError, Managed
 from bench.harness.metrics import fmt, percentile, render_table
-from bench.harness.run import add_deployment_options
+from bench.harness.run import add_deployment_options, run_record
 from bench.harness.volunteers import USER_AGENT, hello_message, origin_of, raise_fd_limit
 
 PROJECT_SLUG = "idle"
@@ -627,14 +627,7 @@ def execute(args: argparse.Namespace, run_dir: Path) -> dict[str, Any]:
         settings=dict(args.setting),
         port_base=args.port_base,
     )
-    data: dict[str, Any] = {
-        "run_dir": str(run_dir),
-        "started_at": datetime.now().astimezone().isoformat(timespec="seconds"),
-        "args": args,
-        "config": config,
-        "machine": metrics.machine(),
-        "load_before": metrics.load_average(),
-    }
+    data = run_record(args, config, run_dir)
     with Deployment(config) as dep:
         print("preparing: database, migrations, Redis ...", file=sys.stderr, flush=True)
         dep.prepare()

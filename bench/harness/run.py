@@ -277,16 +277,21 @@ def drive(dep: Deployment, args: argparse.Namespace, wl: workload.Workload) -> d
     }
 
 
-def execute(args: argparse.Namespace, run_dir: Path) -> dict[str, Any]:
-    config = make_config(args, run_dir)
-    data: dict[str, Any] = {
+def run_record(args: argparse.Namespace, config: Config, run_dir: Path) -> dict[str, Any]:
+    """What a bench's results.json starts with: the run, its options and the machine."""
+    return {
         "run_dir": str(run_dir),
         "started_at": datetime.now().astimezone().isoformat(timespec="seconds"),
-        "config": config,
         "args": args,
+        "config": config,
         "machine": metrics.machine(),
         "load_before": metrics.load_average(),
     }
+
+
+def execute(args: argparse.Namespace, run_dir: Path) -> dict[str, Any]:
+    config = make_config(args, run_dir)
+    data = run_record(args, config, run_dir)
     with Deployment(config) as dep:
         print("preparing: database, migrations, Redis ...", file=sys.stderr, flush=True)
         dep.prepare()
