@@ -85,6 +85,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--workunits", type=int, default=2000, help="work units in the batch")
     p.add_argument("--quorum", type=int, default=2, help="min_quorum = target_nresults")
     p.add_argument("--task-seconds", type=float, default=0.0, help="0: return at once")
+    p.add_argument(
+        "--task-jitter",
+        type=float,
+        default=0.0,
+        help="each task lasts task-seconds x uniform(1 - j, 1 + j), so volunteers drift apart",
+    )
     p.add_argument("--processes", type=int, default=2, help="volunteer client processes")
     p.add_argument("--prefetch", type=int, default=2, help="tasks each volunteer holds")
     p.add_argument("--asgi", type=int, default=2, help="uvicorn processes")
@@ -127,6 +133,8 @@ def _check(args: argparse.Namespace) -> list[str]:
         problems.append("--prefetch is at most 64 (the protocol's request limit)")
     if args.task_seconds < 0 or args.timeout <= 0:
         problems.append("--task-seconds must be >= 0 and --timeout > 0")
+    if not 0 <= args.task_jitter < 1:
+        problems.append("--task-jitter must be in [0, 1)")
     problems += [f"unknown sweep {n!r}" for n, _ in args.sweep if n not in SWEEPS]
     return problems
 
@@ -185,6 +193,7 @@ def start_volunteers(dep: Deployment, args: argparse.Namespace, slug: str) -> li
         argv = [PYTHON, "-m", "bench.harness.volunteers", "--project", slug,
                 "--first", str(first), "--count", str(count),
                 "--task-seconds", str(args.task_seconds), "--prefetch", str(args.prefetch),
+                "--task-jitter", str(args.task_jitter),
                 "--ramp", str(args.ramp),
                 "--out", str(dep.config.run_dir / f"volunteers-{i + 1}.json")]  # fmt: skip
         for url in urls:

@@ -25,6 +25,7 @@ import contextlib
 import json
 import os
 import platform
+import random
 import resource
 import signal
 import sys
@@ -112,10 +113,17 @@ def origin_of(url: str) -> str:
 
 class SimVolunteer:
     def __init__(
-        self, url: str, project: str, task_seconds: float, prefetch: int, tally: Tally
+        self,
+        url: str,
+        project: str,
+        task_seconds: float,
+        prefetch: int,
+        tally: Tally,
+        jitter: float = 0.0,
     ) -> None:
         self.url, self.origin, self.project = url, origin_of(url), project
         self.task_seconds, self.prefetch, self.tally = task_seconds, prefetch, tally
+        self.jitter = jitter
         self.host: str | None = None
         self.token: str | None = None
         self.queue: deque[dict[str, Any]] = deque()
@@ -233,14 +241,15 @@ class SimVolunteer:
                 await asyncio.wait_for(self.wake.wait(), max(0.0, timeout))
 
     async def _compute(self, ws: ClientConnection, task: dict[str, Any]) -> None:
-        remaining = self.task_seconds
+        seconds = self.task_seconds * (1.0 + random.uniform(-self.jitter, self.jitter))
+        remaining = seconds
         while remaining > 0:
             step = min(remaining, self.heartbeat)
             await asyncio.sleep(step)
             remaining -= step
             if remaining > 0:  # a long task: keep the connection from going idle
                 await self._send(ws, '{"type":"heartbeat"}')
-        self.busy += self.task_seconds
+        self.busy += seconds
         replica = task["replica"]
         text = json.dumps(
             {
@@ -248,7 +257,7 @@ class SimVolunteer:
                 "replica": replica,
                 "lease": task["lease"],
                 "output": double(task["input"]),
-                "cpu_time": self.task_seconds,
+                "cpu_time": seconds,
             },
             separators=(",", ":"),
         )
@@ -374,6 +383,7 @@ async def run_volunteers(args: argparse.Namespace) -> Tally:
             args.task_seconds,
             args.prefetch,
             tally,
+            args.task_jitter,
         )
         for k in range(args.count)
     ]
@@ -402,6 +412,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--count", type=int, required=True)
     parser.add_argument("--project", required=True)
     parser.add_argument("--task-seconds", type=float, default=0.0)
+    parser.add_argument("--task-jitter", type=float, default=0.0)
     parser.add_argument("--prefetch", type=int, default=2)
     parser.add_argument("--ramp", type=float, default=1.0, help="spread the starts over this")
     parser.add_argument("--out", type=Path, required=True)

@@ -104,9 +104,16 @@ class Server:
         return self._server.started or self._task.done()
 
     async def stop(self) -> None:
-        if self._task is not None and not self._task.done():
-            self._server.should_exit = True
-            await asyncio.wait_for(self._task, 15)
+        if self._task is None or self._task.done():
+            return
+        self._server.should_exit = True
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), 15)
+        except TimeoutError:
+            # A graceful shutdown waits for every socket's closing handshake; a client that
+            # went away mid-handshake on a loaded machine can hold it. Stop regardless.
+            self._server.force_exit = True
+            await asyncio.wait_for(self._task, 10)
 
 
 @pytest_asyncio.fixture
