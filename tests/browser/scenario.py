@@ -82,3 +82,14 @@ def batch_report(batch_id: int) -> None:
 def _with_host(replica: dict[str, Any]) -> dict[str, Any]:
     uuid = replica.pop("host__uuid")
     return {**replica, "host": str(uuid) if uuid else ""}
+
+
+def install_kernel(slug: str, source: str) -> None:
+    """A project whose one app runs ``source``; its kernel's URL and sha256."""
+    from compute.models import App, AppVersion
+
+    owner, _ = get_user_model().objects.get_or_create(username="owner")
+    project = Project.objects.create(slug=slug, name=slug, owner=owner)
+    app = App.objects.create(project=project, name="probe", title="Probe")
+    version = AppVersion.objects.create(app=app, version=1, kernel=source)
+    emit({"kernel_url": version.get_kernel_url(), "kernel_sha256": version.kernel_sha256})
