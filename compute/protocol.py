@@ -158,8 +158,52 @@ def _str(
         return None
     if not isinstance(value, str) or len(value) > max_length:
         raise _bad(f"{key} must be a string of at most {max_length} characters")
+    if not _storable(value):
+        raise _bad(f"{key} must be text without NUL characters or lone surrogates")
     if pattern is not None and not pattern.match(value):
         raise _bad(f"{key} is not well-formed")
+    return value
+
+
+def _storable(value: str) -> bool:
+    """Whether the database can store the string: JSON escapes can smuggle in lone
+    surrogates (not UTF-8) and NUL (refused by PostgreSQL)."""
+    if "\x00" in value:
+        return False
+    if value.isascii():
+        return True
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _all_storable(value: Any) -> bool:
+    """Whether every string in a JSON value (keys too) can be stored; iterative, so deep
+    nesting costs no recursion."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if not _storable(item):
+                return False
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return True
+
+
+def _no_constant(name: str) -> None:
+    raise ProtocolError(Code.BAD_JSON, f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _bad("numbers must be finite")
     return value
 
 
@@ -200,7 +244,8 @@ def _lease_ref(data: dict) -> tuple[int, str]:
 def parse(text: str) -> Message:
     """A client message from a text frame, or ProtocolError with the code to answer."""
     try:
-        data = json.loads(text)
+        # NaN and infinities would pass into stored outputs, where the database refuses them.
+        data = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
     except (ValueError, RecursionError) as e:
         raise ProtocolError(Code.BAD_JSON, "the message is not JSON") from e
     if not isinstance(data, dict):
@@ -226,6 +271,8 @@ def parse(text: str) -> Message:
     if kind == "result":
         _fields(data, {"type", "replica", "lease", "output", "cpu_time"})
         replica, lease = _lease_ref(data)
+        if not _all_storable(data["output"]):
+            raise _bad("output must be text without NUL characters or lone surrogates")
         return Result(replica, lease, data["output"], _number(data, "cpu_time", 0.0, 31536000.0))
     if kind == "error":
         _fields(data, {"type", "replica", "lease", "reason"})

@@ -182,7 +182,9 @@ def extend_lease(
     elapsed = (now - row["sent_at"]).total_seconds()
     if fraction_done > 0:
         remaining = elapsed * (1.0 - fraction_done) / fraction_done
-        wanted = now + timedelta(seconds=remaining * 1.5 + 60)
+        # Capped at the limit before it becomes a timedelta: a tiny fraction would overflow.
+        seconds = min(remaining * 1.5 + 60, max(0.0, (limit - now).total_seconds()))
+        wanted = now + timedelta(seconds=seconds)
     else:
         wanted = row["deadline"]
     new_deadline = min(max(wanted, row["deadline"]), limit)
