@@ -39,7 +39,7 @@ from websockets.exceptions import ConnectionClosed
 from bench.harness import metrics
 from bench.harness.deployment import PYTHON, Config, Deployment, DeploymentError, Managed
 from bench.harness.metrics import fmt, percentile, render_table
-from bench.harness.run import add_deployment_options, run_record
+from bench.harness.run import add_deployment_options, guarded_run, run_record, save_results
 from bench.harness.volunteers import USER_AGENT, hello_message, origin_of, raise_fd_limit
 
 PROJECT_SLUG = "idle"
@@ -924,35 +924,18 @@ def table(summary: dict[str, Any]) -> str:
 # --- main -----------------------------------------------------------------------------------
 
 
-def _terminate(signum: int, frame: object) -> None:
-    # SIGTERM takes the same way out as Ctrl-C: the deployment is stopped on the way.
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["client"]:
         return client_main(argv[1:])
     args = parse_args(argv)
     args.out = args.out.resolve()
-    raise_fd_limit()  # the ASGI process inherits it: one descriptor per socket
-    signal.signal(signal.SIGTERM, _terminate)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
     run_dir = make_run_dir(args.out)
-    print(f"run directory: {run_dir}", file=sys.stderr, flush=True)
-    try:
-        data = execute(args, run_dir)
-    except KeyboardInterrupt:
-        print(f"interrupted: every process stopped; logs in {run_dir}", file=sys.stderr)
-        return 130
-    except (DeploymentError, HarnessError) as e:
-        print(f"bench failed: {e}\nevery process stopped; logs in {run_dir}", file=sys.stderr)
-        return 1
+    data = guarded_run(args, run_dir, execute, (DeploymentError, HarnessError))
+    if isinstance(data, int):
+        return data
     summary = summarise(data)
-    text = table(summary)
-    (run_dir / "table.txt").write_text(text + "\n")
-    (run_dir / "results.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
-    print(text)
+    save_results(run_dir, summary, table(summary))
     print(f"\nlogs, table.txt and results.json in {run_dir}")
     if summary["status"] != "ok":
         print(f"\nFAILED: {summary['why']}", file=sys.stderr)

@@ -19,6 +19,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -341,28 +342,45 @@ def _terminate(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    args.out = args.out.resolve()
-    raise_fd_limit()
+def guarded_run(
+    args: argparse.Namespace,
+    run_dir: Path,
+    execute: Callable[[argparse.Namespace, Path], dict[str, Any]],
+    errors: tuple[type[Exception], ...],
+) -> dict[str, Any] | int:
+    """``execute`` with Ctrl-C and SIGTERM stopping every process on the way out: its data,
+    or the exit code when it was interrupted or failed with one of ``errors``."""
+    raise_fd_limit()  # the processes it starts inherit it: one descriptor per socket
     signal.signal(signal.SIGTERM, _terminate)
     # Ctrl-C stops the run cleanly even when a shell started the bench with SIGINT ignored.
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    run_dir = make_run_dir(args.out)
     print(f"run directory: {run_dir}", file=sys.stderr, flush=True)
     try:
-        data = execute(args, run_dir)
+        return execute(args, run_dir)
     except KeyboardInterrupt:
         print(f"interrupted: every process stopped; logs in {run_dir}", file=sys.stderr)
         return 130
-    except (DeploymentError, HarnessError) as e:
+    except errors as e:
         print(f"bench failed: {e}\nevery process stopped; logs in {run_dir}", file=sys.stderr)
         return 1
-    summary = report.summarise(data)
-    table = report.table(summary)
+
+
+def save_results(run_dir: Path, summary: dict[str, Any], table: str) -> None:
+    """table.txt and results.json in the run directory; the table on stdout."""
     (run_dir / "table.txt").write_text(table + "\n")
     (run_dir / "results.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     print(table)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    args.out = args.out.resolve()
+    run_dir = make_run_dir(args.out)
+    data = guarded_run(args, run_dir, execute, (DeploymentError, HarnessError))
+    if isinstance(data, int):
+        return data
+    summary = report.summarise(data)
+    save_results(run_dir, summary, report.table(summary))
     db = database_name(args.database_url)
     print(
         f"\nlogs, table.txt and results.json in {run_dir}\n"
