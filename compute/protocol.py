@@ -160,7 +160,7 @@ def _str(
         raise _bad(f"{key} must be a string of at most {max_length} characters")
     if not _storable(value):
         raise _bad(f"{key} must be text without NUL characters or lone surrogates")
-    if pattern is not None and not pattern.match(value):
+    if pattern is not None and not pattern.fullmatch(value):
         raise _bad(f"{key} is not well-formed")
     return value
 

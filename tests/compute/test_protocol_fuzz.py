@@ -10,6 +10,7 @@ them at volume.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 
 import pytest
@@ -17,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from compute.models import CreditEntry, Host, Replica
+from compute.protocol import Code, ProtocolError, parse
 from compute.states import Outcome
 from socialgrid.asgi import application
 from tests.compute import protocol_fuzz_strategies as fuzz
@@ -242,3 +244,19 @@ def test_a_hello_whose_user_agent_cannot_be_stored_is_refused(world, caplog, use
 def test_a_tiny_progress_fraction_is_acknowledged(world, caplog, fraction):
     tally = drive(world, caplog, _after_a_lease(_own("progress", fraction=fraction)))
     assert tally.replies == {**_LEASED, ("ack", ""): 1}
+
+
+@pytest.mark.parametrize("field", ["host", "project"])
+def test_a_trailing_newline_does_not_pass_for_a_well_formed_identifier(field):
+    # `$` matches before a final newline; identifiers must match whole.
+    hello = {
+        "type": "hello",
+        "v": 1,
+        "project": "squares",
+        "host": "0f8fad5b-d9cb-469f-a165-70867728950e",
+        "capabilities": {"cores": 1},
+    }
+    hello[field] += "\n"
+    with pytest.raises(ProtocolError) as refused:
+        parse(json.dumps(hello))
+    assert refused.value.code == Code.BAD_MESSAGE
