@@ -38,8 +38,10 @@ _lock = threading.Lock()
 _executor: ThreadPoolExecutor | None = None
 
 
+@functools.cache
 def pool_size() -> int:
-    """Threads (and database connections) per process; 0 means Channels' single thread."""
+    """Threads (and database connections) per process; 0 means Channels' single thread.
+    Fixed for the life of the process (asked on every socket message)."""
     if connection.vendor == "sqlite":
         return 0
     return settings.ASGI_DB_THREADS
@@ -47,10 +49,11 @@ def pool_size() -> int:
 
 def executor() -> ThreadPoolExecutor:
     global _executor
-    with _lock:
-        if _executor is None:
-            _executor = ThreadPoolExecutor(max_workers=pool_size(), thread_name_prefix="sg-db")
-        return _executor
+    if _executor is None:
+        with _lock:
+            if _executor is None:
+                _executor = ThreadPoolExecutor(max_workers=pool_size(), thread_name_prefix="sg-db")
+    return _executor
 
 
 def _pooled(fn: Callable[P, T]) -> Callable[P, T]:

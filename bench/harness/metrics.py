@@ -64,14 +64,18 @@ def command_line(pid: int) -> str:
     return raw.replace(b"\0", b" ").decode(errors="replace").strip()
 
 
+def _threads(pid: int) -> list[Path]:
+    """/proc/<pid>/task/<tid> of each thread; none if the process is gone."""
+    try:
+        return list((PROC / str(pid) / "task").iterdir())
+    except OSError:
+        return []
+
+
 def children(pid: int) -> list[int]:
     """Direct children; each thread's list holds the children that thread forked."""
     out: list[int] = []
-    try:
-        tasks = list((PROC / str(pid) / "task").iterdir())
-    except OSError:
-        return out
-    for task in tasks:
+    for task in _threads(pid):
         try:
             out += [int(p) for p in (task / "children").read_text().split()]
         except OSError:
@@ -109,11 +113,7 @@ def run_queue_waits(pid: int) -> dict[int, float]:
     """Seconds each thread of a process has waited on a run queue (ready to run but no CPU
     free), from /proc/<pid>/task/<tid>/schedstat."""
     out: dict[int, float] = {}
-    try:
-        tasks = list((PROC / str(pid) / "task").iterdir())
-    except OSError:
-        return out
-    for task in tasks:
+    for task in _threads(pid):
         try:
             out[int(task.name)] = int((task / "schedstat").read_text().split()[1]) / 1e9
         except (OSError, IndexError, ValueError):

@@ -45,6 +45,19 @@ def _scale(value: int, peak: int) -> float:
     return round(HEIGHT * value / peak, 2)
 
 
+def _bar(i: int, slot: float, h: float, h2: float, label: str) -> Bar:
+    """The i-th bar: height h from the baseline, and h2 stacked above it."""
+    return Bar(
+        x=round(i * slot + GAP / 2, 2),
+        width=round(slot - GAP, 2),
+        y=round(HEIGHT - h, 2),
+        height=h,
+        y2=round(HEIGHT - h - h2, 2),
+        height2=h2,
+        label=label,
+    )
+
+
 def results_chart(minutes: list[Minute]) -> BarChart:
     """Results (and, stacked above them, errors) per minute."""
     peak = nice_ceiling(max([m.results + m.errors for m in minutes] + [1]))
@@ -56,17 +69,7 @@ def results_chart(minutes: list[Minute]) -> BarChart:
         label = f"{m.start:%H:%M} UTC: {m.results} results"
         if m.errors:
             label += f", {m.errors} errors"
-        bars.append(
-            Bar(
-                x=round(i * slot + GAP / 2, 2),
-                width=round(slot - GAP, 2),
-                y=round(HEIGHT - h, 2),
-                height=h,
-                y2=round(HEIGHT - h - h2, 2),
-                height2=h2,
-                label=label,
-            )
-        )
+        bars.append(_bar(i, slot, h, h2, label))
     return BarChart(bars, peak)
 
 
@@ -77,17 +80,7 @@ def hosts_chart(minutes: list[Minute]) -> BarChart:
     bars = []
     for i, m in enumerate(minutes):
         h = _scale(m.hosts, peak)
-        bars.append(
-            Bar(
-                x=round(i * slot + GAP / 2, 2),
-                width=round(slot - GAP, 2),
-                y=round(HEIGHT - h, 2),
-                height=h,
-                y2=round(HEIGHT - h, 2),
-                height2=0,
-                label=f"{m.start:%H:%M} UTC: {m.hosts} volunteers' hosts",
-            )
-        )
+        bars.append(_bar(i, slot, h, 0, f"{m.start:%H:%M} UTC: {m.hosts} volunteers' hosts"))
     return BarChart(bars, peak)
 
 
