@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from datetime import date
 
 from django.db.models import Case, F, Value, When
-from django.db.models.functions import Greatest, Least
+from django.db.models.functions import Greatest
 
 from compute.models import HostApp
 
@@ -67,11 +67,19 @@ def _by_app_and_count(pairs: Iterable[tuple[int, int]]) -> dict[tuple[int, int],
 
 
 def record_valid(pairs: Iterable[tuple[int, int]], quota_cap: dict[int, int]) -> None:
-    """Valid results for (host, app) pairs: one more in a row, quota doubles (per result)."""
+    """Valid results for (host, app) pairs: one more in a row, quota doubles (per result)
+    up to the cap. A batch may hold many results of one host (a backlog validated after an
+    outage), so the doubling is never computed past the cap: a quota at or above
+    cap / 2**n goes straight to the cap, a smaller one doubles n times and stays under it."""
     for (app_id, n), host_ids in _by_app_and_count(pairs).items():
+        cap = quota_cap[app_id]
+        reaches_cap = -(-cap // 2**n)  # ceil(cap / 2**n), at least 1
         HostApp.objects.filter(host_id__in=host_ids, app_id=app_id).update(
             consecutive_valid=F("consecutive_valid") + n,
-            daily_quota=Least(F("daily_quota") * 2**n, Value(quota_cap[app_id])),
+            daily_quota=Case(
+                When(daily_quota__gte=reaches_cap, then=Value(cap)),
+                default=F("daily_quota") * 2**n,
+            ),
         )
 
 
@@ -80,5 +88,7 @@ def record_failure(pairs: Iterable[tuple[int, int]]) -> None:
     failure, at least 1)."""
     for (app_id, n), host_ids in _by_app_and_count(pairs).items():
         HostApp.objects.filter(host_id__in=host_ids, app_id=app_id).update(
-            consecutive_valid=0, daily_quota=Greatest(F("daily_quota") / 2**n, Value(1))
+            # A quota fits in 31 bits: halving it 31 times or more leaves the floor.
+            consecutive_valid=0,
+            daily_quota=Greatest(F("daily_quota") / 2 ** min(n, 31), Value(1)),
         )

@@ -119,7 +119,9 @@ def record_result(
         if queued:
             from compute.drains import request_validation
 
-            transaction.on_commit(request_validation)
+            # Robust: the result is committed; if the request cannot be queued (Redis is
+            # restarting), the flag stays set and the validator's sweep finds the work unit.
+            transaction.on_commit(request_validation, robust=True)
     return Receipt(True, workunit_id=workunit_id, validation_queued=queued)
 
 
@@ -145,7 +147,7 @@ def record_error(
         lifecycle.flag_transition([workunit_id], now)
         from compute.tasks import transition_workunits
 
-        transaction.on_commit(lambda: transition_workunits.delay([workunit_id]))
+        transaction.on_commit(lambda: transition_workunits.delay([workunit_id]), robust=True)
     return Receipt(True, workunit_id=workunit_id)
 
 

@@ -13,6 +13,7 @@ the projects the volunteer runs, weighted by resource share against recent credi
 
 from __future__ import annotations
 
+import logging
 import random
 import secrets
 from collections import defaultdict
@@ -29,6 +30,8 @@ from compute import feeder, lifecycle, reliability, retry
 from compute.catalog import AppInfo, catalog
 from compute.models import Host, Membership, Replica, Volunteer, WorkUnit
 from compute.states import MembershipState, Replication, ServerState
+
+log = logging.getLogger(__name__)
 
 # A request pops a few more candidates than it wants, since some may be refused.
 OVERFETCH = 4
@@ -175,7 +178,15 @@ def lease_replicas(
             record = records[app.id]
             take = min(missing, reliability.jobs_left_today(record, host.cores, today))
             if take > 0:
-                got = _lease_from_app(host, app, take, record, now, rng)
+                try:
+                    got = _lease_from_app(host, app, take, record, now, rng)
+                except Exception:
+                    if not assignments:
+                        raise
+                    # Replicas of another app are leased already (committed): hand them out
+                    # rather than lose them to an error reply until their deadline.
+                    log.exception("lease for host %s stopped after %d", host.id, len(assignments))
+                    return assignments
                 record.jobs_today = (record.jobs_today if record.quota_day == today else 0) + len(
                     got
                 )
@@ -204,7 +215,12 @@ def _lease_from_app(
 ) -> list[Assignment]:
     """Pop, screen and lease until ``want`` replicas are leased or the queue has nothing
     this host can take. Stale entries (leased elsewhere, finished work units) are dropped and
-    more are popped, a few rounds at most; entries for other hosts go back at the end."""
+    more are popped, a few rounds at most; entries for other hosts go back at the end.
+
+    Each round's lease commits on its own. If the dispatch cache fails after a round has
+    leased something (Redis going away mid-request), what is leased is returned, not lost to
+    an error the volunteer could only retry; entries the cache loses come back with the
+    feeder's next pass."""
     queue = feeder.get_queue()
     leased: list[Assignment] = []
     returned: list[feeder.Entry] = []
@@ -229,8 +245,15 @@ def _lease_from_app(
             returned += picked.returned
             if len(leased) >= want:
                 break
+    except Exception:
+        if not leased:
+            raise
+        log.exception("lease for host %s stopped after %d of app %s", host.id, len(leased), app.id)
     finally:
-        feeder.push_back(app.id, returned, queue)
+        try:
+            feeder.push_back(app.id, returned, queue)
+        except Exception:
+            log.warning("%d entries not returned to the dispatch cache", len(returned))
     return leased
 
 
@@ -429,4 +452,4 @@ def escalate(workunit_ids: list[int], min_quorum: int, target: int, now: datetim
         target_nresults=target,
         transition_time=now,
     )
-    transaction.on_commit(lambda: transition_workunits.delay(workunit_ids))
+    transaction.on_commit(lambda: transition_workunits.delay(workunit_ids), robust=True)

@@ -160,6 +160,8 @@ if REDIS_URL:
                 ],
                 "prefix": "sg:layer",
                 "capacity": 1000,
+                # Group memberships are added again this often (and after Redis comes back).
+                "rejoin_seconds": max(1.0, envfloat("CHANNEL_LAYER_REJOIN_SECONDS", 600.0)),
             },
         }
     }
@@ -199,7 +201,13 @@ ASGI_DB_THREADS = envint("ASGI_DB_THREADS", 4, minimum=1)
 # otherwise, and PostgreSQL pays a new backend for each); it is recycled every N tasks.
 CELERY_DB_REUSE_MAX = envint("CELERY_DB_REUSE_MAX", 1000, minimum=0)
 CELERY_TASK_DEFAULT_QUEUE = envstr("CELERY_QUEUE", "socialgrid")
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 600)}
+# A task taken by a worker that died is given to another worker once it has been unacknowledged
+# for the visibility timeout; workers look for such tasks every CELERY_RESTORE_SECONDS.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 600, minimum=1),
+    "unacked_restore_interval": envint("CELERY_RESTORE_SECONDS", 10, minimum=1),
+    "unacked_restore_throttle": 1,
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 
@@ -366,7 +374,9 @@ if PRODUCTION:
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 31536000, minimum=0)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-    SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", False)
+    # Consent to the browsers' preload list (the site is HTTPS-only, subdomains included);
+    # a deployment that cannot promise that for good sets SECURE_HSTS_PRELOAD=0.
+    SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", True)
 
 LOGGING = {
     "version": 1,

@@ -137,3 +137,32 @@ def test_progress_never_shortens_a_deadline(leased):
     receipt = extend_lease(host, a.replica_id, a.lease_token, 0.99)
     assert receipt.deadline == before
     assert Replica.objects.get(id=a.replica_id).deadline == before
+
+
+def test_a_result_is_accepted_when_validation_cannot_be_queued(
+    leased, host_factory, settings, django_capture_on_commit_callbacks, caplog
+):
+    """The broker and cache unreachable (Redis restarting): the committed result is still
+    acknowledged, and the work unit stays flagged for the validator's sweep."""
+    project, host, a = leased
+    other = host_factory(project)
+    (b,) = lease_replicas(other, 1)
+    assert record_result(other, b.replica_id, b.lease_token, {"y": 49}, 1.0).accepted
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:9/0",  # nothing listens on the discard port
+        }
+    }
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        receipt = record_result(host, a.replica_id, a.lease_token, {"y": 49}, 2.5)
+
+    assert receipt.accepted
+    assert receipt.validation_queued
+    assert len(callbacks) == 1
+    assert "Error calling" in caplog.text
+    assert "request_validation" in caplog.text
+    wu = WorkUnit.objects.get(id=receipt.workunit_id)
+    assert wu.need_validate
+    assert Replica.objects.get(id=a.replica_id).outcome == Outcome.SUCCESS

@@ -5,6 +5,7 @@ import random
 from django.utils import timezone
 
 import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from compute import feeder, submission
 from compute.models import HostApp, Replica, Volunteer, WorkUnit
@@ -229,3 +230,62 @@ def test_stale_entries_from_another_process_do_not_starve_a_host(project, host_f
     first = list(Replica.objects.filter(ordinal=0).order_by("id").values_list("id", flat=True)[:8])
     Replica.objects.filter(id__in=first).update(server_state=ServerState.OVER, outcome="didnt_need")
     assert len(lease_replicas(host_factory(project, cores=2), 4)) == 4
+
+
+class FailingCache(feeder.LocalReadyQueue):
+    """The dispatch cache as Redis behaves when it goes away mid-request: once ``down``, every
+    call raises redis-py's connection error."""
+
+    down = False
+
+    def _check(self) -> None:
+        if self.down:
+            raise RedisConnectionError("Error 111 connecting to 127.0.0.1:6379")
+
+    def pop(self, app_id, count):
+        self._check()
+        return super().pop(app_id, count)
+
+    def push(self, app_id, entries):
+        self._check()
+        super().push(app_id, entries)
+
+
+def test_replicas_leased_before_the_cache_fails_are_handed_out_not_lost(
+    project, host_factory, monkeypatch
+):
+    """The lease commits, then returning the extra entries to the cache fails (Redis gone):
+    the host still gets what was leased to it, rather than an error while the replicas stay
+    leased to it until their deadline."""
+    submit(project, n=8)
+    cache = FailingCache()
+    monkeypatch.setattr(feeder, "get_queue", lambda: cache)
+    feeder.refill(project.apps.get().id, queue=cache)
+    host = host_factory(project, cores=4)
+    # The cache goes away once the first lease has committed.
+    real_pop = cache.pop
+
+    def pop_then_fail(app_id, count):
+        entries = real_pop(app_id, count)
+        cache.down = True
+        return entries
+
+    cache.pop = pop_then_fail
+    leased = lease_replicas(host, 2)
+
+    assert len(leased) == 2
+    in_progress = Replica.objects.filter(host=host, server_state=ServerState.IN_PROGRESS)
+    assert sorted(in_progress.values_list("id", flat=True)) == sorted(a.replica_id for a in leased)
+
+
+def test_a_cache_that_fails_before_anything_is_leased_fails_the_request(
+    project, host_factory, monkeypatch
+):
+    submit(project, n=4)
+    cache = FailingCache()
+    cache.down = True
+    monkeypatch.setattr(feeder, "get_queue", lambda: cache)
+    host = host_factory(project, cores=4)
+    with pytest.raises(RedisConnectionError):
+        lease_replicas(host, 2)
+    assert not Replica.objects.filter(host=host).exists()

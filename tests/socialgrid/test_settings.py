@@ -74,6 +74,31 @@ def test_production_starts_with_a_real_key_and_debug_off():
     assert out.returncode == 0, out.stderr
 
 
+def test_the_deployment_checks_pass_in_production():
+    """``manage.py check --deploy`` with production settings: HTTPS redirect, HSTS with
+    preload, secure cookies, a strong key; any warning fails."""
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SOCIALGRID", "DATABASE", "REDIS", "DEBUG", "SECRET", "SECURE"))
+    }
+    clean.update(
+        SOCIALGRID_ENV="production",
+        SECRET_KEY="x9$Lq2!vR7#mT4@pW8^zK3&nB6*cY1%hJ5(dF0)gS-uE+aQ_oI=lM~",
+        ALLOWED_HOSTS="sg.example",
+        SOCIALGRID_VAR_DIR=str(ROOT / "var"),
+    )
+    out = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        env=clean,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "System check identified no issues" in out.stdout
+
+
 def test_a_bad_value_names_its_variable():
     out = load_settings(FEEDER_BATCH="many")
     assert out.returncode != 0
