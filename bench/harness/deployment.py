@@ -92,6 +92,7 @@ class Deployment:
             raise DeploymentError(str(e)) from e
         self.config = config
         self.processes: list[Managed] = []
+        self.started: list[int] = []  # every pid it ever started, stopped or not
         self.ports: list[int] = []
         self._registry = config.out_dir / ".running.json"
         self._env = self._environment()
@@ -171,6 +172,7 @@ class Deployment:
         )
         managed = Managed(name, role, popen, log, stream, port)
         self.processes.append(managed)
+        self.started.append(popen.pid)
         self._save_registry()
         return managed
 
@@ -185,9 +187,11 @@ class Deployment:
         self.spawn("beat", "beat", beat_command(cfg.run_dir / "beat-schedule"))
         deadline = time.monotonic() + READY_TIMEOUT
         for p in self.processes:
-            self._wait_ready(p, deadline)
+            self.wait_ready(p, deadline)
 
-    def _wait_ready(self, p: Managed, deadline: float) -> None:
+    def wait_ready(self, p: Managed, deadline: float | None = None) -> None:
+        """Until ``p`` answers (an ASGI process its health check, Celery its log line)."""
+        deadline = deadline or time.monotonic() + READY_TIMEOUT
         while True:
             if p.popen.poll() is not None:
                 raise DeploymentError(
@@ -212,7 +216,8 @@ class Deployment:
             except OSError:
                 return False
         text = p.log.read_text(errors="replace")
-        return ("ready." if p.role == "worker" else "beat: Starting...") in text
+        line = {"worker": "ready.", "beat": "beat: Starting...", "redis": "Ready to accept"}
+        return line.get(p.role, "") in text
 
     def check_alive(self, roles: Sequence[str] = ("asgi", "worker", "beat")) -> None:
         for p in self.processes:
@@ -251,6 +256,14 @@ class Deployment:
                 p.popen.wait(timeout=5)
             p.stream.close()
         self.processes = [p for p in self.processes if p not in chosen]
+        self._save_registry()
+
+    def kill(self, p: Managed) -> None:
+        """SIGKILL, as a crash would: no shutdown handlers run, nothing is acknowledged."""
+        _signal(-p.pid, signal.SIGKILL)
+        p.popen.wait(timeout=10)
+        p.stream.close()
+        self.processes = [q for q in self.processes if q is not p]
         self._save_registry()
 
     def _save_registry(self) -> None:

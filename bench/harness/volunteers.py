@@ -8,8 +8,11 @@ sleeping ``task_seconds`` (one core), answers with the app's reference output an
 ``cpu_time = task_seconds``, and asks again after min(retry_after, 1 s) when an assign is
 empty. It stays under the server's message rate (from ``welcome.limits``), re-sends results
 after a ``rate_limited`` or ``server_error`` answer, and reconnects as the same host (its
-signed token) if the connection drops, carrying on with ``welcome.resume``. Each volunteer is
-two small coroutines and no threads, so a process holds thousands.
+signed token) if the connection drops, carrying on with ``welcome.resume``. Given several
+``--url``, a volunteer starts on one of them and, when that process stops answering, moves
+on to the next, as a load balancer in front of the ASGI processes would send it. Each
+reconnection is logged (when, where from, where to, how many leased tasks the server handed
+back). Each volunteer is two small coroutines and no threads, so a process holds thousands.
 
 The process runs until SIGTERM, then writes what it measured as JSON to ``--out``::
 
@@ -51,6 +54,20 @@ RECONNECT_AFTER = 1.0
 STOP_GRACE = 5.0
 FATAL_CLOSES = {4000, 4001, 4003, 4004}
 MAX_NOTES = 20
+MAX_RECONNECTS = 100_000
+
+
+@dataclass
+class Reconnect:
+    """A session that ended and the next one that began: epoch seconds, URLs, and the tasks
+    the server's welcome handed back (``resume``) and the results sent again."""
+
+    lost_at: float
+    welcomed_at: float
+    from_url: str
+    to_url: str
+    resumed: int
+    resent: int
 
 
 @dataclass
@@ -69,6 +86,7 @@ class Tally:
     credit_messages: int = 0
     cancelled: int = 0
     disconnects: int = 0
+    reconnects: list[Reconnect] = field(default_factory=list)
     lost_requests: int = 0
     busy_s: float = 0.0
     wall_s: float = 0.0
@@ -82,6 +100,10 @@ class Tally:
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "refused": dict(self.refused), "errors": dict(self.errors)}
+
+    def reconnected(self, entry: Reconnect) -> None:
+        if len(self.reconnects) < MAX_RECONNECTS:
+            self.reconnects.append(entry)
 
 
 class Bucket:
@@ -114,14 +136,15 @@ def origin_of(url: str) -> str:
 class SimVolunteer:
     def __init__(
         self,
-        url: str,
+        urls: list[str],
         project: str,
         task_seconds: float,
         prefetch: int,
         tally: Tally,
         jitter: float = 0.0,
     ) -> None:
-        self.url, self.origin, self.project = url, origin_of(url), project
+        self.urls, self.at = urls, 0
+        self.origin, self.project = origin_of(urls[0]), project
         self.task_seconds, self.prefetch, self.tally = task_seconds, prefetch, tally
         self.jitter = jitter
         self.host: str | None = None
@@ -137,15 +160,18 @@ class SimVolunteer:
         self.first_assign: float | None = None
         self.last_result: float | None = None
         self.busy = 0.0
+        self.lost: tuple[float, str] | None = None  # when and where the last session ended
+        self.session_url = urls[0]
 
     async def run(self, delay: float = 0.0) -> None:
         """Compute until cancelled, reconnecting when the connection drops."""
         try:
             await asyncio.sleep(delay)
             while True:
+                url = self.urls[self.at]
                 try:
                     async with connect(
-                        self.url,
+                        url,
                         origin=self.origin,
                         user_agent_header=USER_AGENT,
                         proxy=None,
@@ -154,21 +180,32 @@ class SimVolunteer:
                         close_timeout=2,
                         max_size=2**24,
                     ) as ws:
+                        self.session_url = url
                         await self._session(ws)
                 except ConnectionClosed as e:
-                    self.tally.disconnects += 1
+                    self._ended()
                     self.tally.note(f"connection closed: {e}")
                     if e.rcvd is not None and e.rcvd.code in FATAL_CLOSES:
                         return
+                except OSError as e:
+                    # Nothing answers there (a process that died): try the next one.
+                    self._ended()
+                    self.tally.note(f"{type(e).__name__}: {e}")
+                    self.at = (self.at + 1) % len(self.urls)
                 except Exception as e:
                     # Refused handshakes, timeouts, malformed frames: note it, connect again.
-                    self.tally.disconnects += 1
+                    self._ended()
                     self.tally.note(f"{type(e).__name__}: {e}")
                 await asyncio.sleep(RECONNECT_AFTER)
         finally:
             self.tally.busy_s += self.busy
             if self.first_assign is not None and self.last_result is not None:
                 self.tally.wall_s += max(0.0, self.last_result - self.first_assign)
+
+    def _ended(self) -> None:
+        self.tally.disconnects += 1
+        if self.lost is None and self.host is not None:
+            self.lost = (time.time(), self.session_url)
 
     def _hello(self) -> dict[str, Any]:
         return hello_message(self.project, self.host, self.token)
@@ -188,24 +225,34 @@ class SimVolunteer:
         self.request_at, self.next_request = None, 0.0
         reader = asyncio.create_task(self._read(ws))
         try:
-            await self._resume(ws, welcome.get("resume") or [])
+            resume = welcome.get("resume") or []
+            resent = await self._resume(ws, resume)
+            if self.lost is not None:
+                lost_at, from_url = self.lost
+                self.lost = None
+                self.tally.reconnected(
+                    Reconnect(lost_at, time.time(), from_url, self.session_url, len(resume), resent)
+                )
             await self._work(ws, reader)
         finally:
             reader.cancel()
         reader.result()  # the reason the session ended (ConnectionClosed, bad JSON)
         raise SessionFailure("the server ended the session")
 
-    async def _resume(self, ws: ClientConnection, tasks: list[dict[str, Any]]) -> None:
+    async def _resume(self, ws: ClientConnection, tasks: list[dict[str, Any]]) -> int:
         """After a reconnect: results the server has not recorded go again, the rest of
-        the replicas it still leases to this host are computed."""
+        the replicas it still leases to this host are computed; returns how many went again."""
         queued = {t["replica"] for t in self.queue}
+        resent = 0
         for task in tasks:
             replica = task["replica"]
             if replica in self.unacked:
                 await self._send(ws, self.unacked[replica][0])
                 self.unacked[replica] = (self.unacked[replica][0], time.monotonic())
+                resent += 1
             elif replica not in queued:
                 self.queue.append(task)
+        return resent
 
     async def _send(self, ws: ClientConnection, text: str) -> None:
         await self.bucket.take()
@@ -240,6 +287,10 @@ class SimVolunteer:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), max(0.0, timeout))
 
+    def answer(self, data: Any) -> Any:
+        """The output sent for a task's input: the app's reference."""
+        return double(data)
+
     async def _compute(self, ws: ClientConnection, task: dict[str, Any]) -> None:
         seconds = self.task_seconds * (1.0 + random.uniform(-self.jitter, self.jitter))
         remaining = seconds
@@ -256,7 +307,7 @@ class SimVolunteer:
                 "type": "result",
                 "replica": replica,
                 "lease": task["lease"],
-                "output": double(task["input"]),
+                "output": self.answer(task["input"]),
                 "cpu_time": seconds,
             },
             separators=(",", ":"),
@@ -333,7 +384,9 @@ class SimVolunteer:
             self.tally.note(f"result for replica {replica} refused: {code}")
         elif code in ("rate_limited", "server_error"):
             # The message that caused it is unknown: a request or a result may be lost.
+            # Both go again after a pause, not at once: the server may be in trouble.
             self.request_at = None
+            self.next_request = time.monotonic() + MAX_RETRY_WAIT
             self.resend_at = time.monotonic() + RESEND_AFTER
 
 
@@ -378,7 +431,7 @@ async def run_volunteers(args: argparse.Namespace) -> Tally:
         loop.add_signal_handler(sig, stop.set)
     volunteers = [
         SimVolunteer(
-            args.url[(args.first + k) % len(args.url)],
+            rotated(args.url, args.first + k),
             args.project,
             args.task_seconds,
             args.prefetch,
@@ -397,6 +450,12 @@ async def run_volunteers(args: argparse.Namespace) -> Tally:
     # Cancelled volunteers close their sockets; a slow closing handshake is not waited for.
     await asyncio.wait(tasks, timeout=STOP_GRACE)
     return tally
+
+
+def rotated(urls: list[str], k: int) -> list[str]:
+    """Volunteer k starts on the k-th URL (round robin) and falls over to the ones after it."""
+    i = k % len(urls)
+    return urls[i:] + urls[:i]
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
