@@ -60,10 +60,10 @@ from bench.harness.run import (
     add_deployment_options,
     guarded_run,
     make_run_dir,
+    prepared_workload,
     read_tallies,
     run_record,
     save_results,
-    setup_django,
     start_volunteers,
 )
 from bench.harness.services import database_name
@@ -566,10 +566,7 @@ def execute(args: argparse.Namespace, run_dir: Path) -> dict[str, Any]:
     faults: list[Fault] = []
     with Deployment(config) as dep:
         redis.start(dep)
-        print("preparing: database, migrations ...", file=sys.stderr, flush=True)
-        dep.prepare()
-        setup_django(dep.env())
-        wl = workload.create_workload(args.workunits, args.quorum)
+        wl = prepared_workload(dep, args)
         dep.start()
         print(
             f"running {args.volunteers} volunteers on {args.workunits} work units; "

@@ -37,10 +37,10 @@ from bench.harness.run import (
     guarded_run,
     make_config,
     make_run_dir,
+    prepared_workload,
     read_tallies,
     run_record,
     save_results,
-    setup_django,
     wait_for_batch,
 )
 from bench.harness.volunteers import (
@@ -270,10 +270,7 @@ def execute(args: argparse.Namespace, run_dir: Path) -> dict[str, Any]:
     config.queue = f"sg-bench-hostile-{run_dir.name}"
     data = run_record(args, config, run_dir)
     with Deployment(config) as dep:
-        print("preparing: database, migrations, Redis ...", file=sys.stderr, flush=True)
-        dep.prepare()
-        setup_django(dep.env())
-        wl = workload.create_workload(args.workunits, args.quorum)
+        wl = prepared_workload(dep, args)
         dep.start()
         print(
             f"running {args.volunteers} volunteers ({args.cheaters:.0%} cheating) on "

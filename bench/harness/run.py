@@ -185,6 +185,15 @@ def setup_django(env: dict[str, str]) -> None:
     django.setup()
 
 
+def prepared_workload(dep: Deployment, args: argparse.Namespace) -> workload.Workload:
+    """A clean database and Redis, this process set up on them, and the batch of
+    ``args.workunits`` work units at ``args.quorum`` created; the processes not started."""
+    print("preparing: database, migrations, Redis ...", file=sys.stderr, flush=True)
+    dep.prepare()
+    setup_django(dep.env())
+    return workload.create_workload(args.workunits, args.quorum)
+
+
 def start_volunteers(dep: Deployment, args: argparse.Namespace, slug: str) -> list[Managed]:
     urls = [f"ws://127.0.0.1:{port}/ws/worker/" for port in dep.ports]
     procs = []
@@ -303,10 +312,7 @@ def execute(args: argparse.Namespace, run_dir: Path) -> dict[str, Any]:
     config = make_config(args, run_dir)
     data = run_record(args, config, run_dir)
     with Deployment(config) as dep:
-        print("preparing: database, migrations, Redis ...", file=sys.stderr, flush=True)
-        dep.prepare()
-        setup_django(dep.env())
-        wl = workload.create_workload(args.workunits, args.quorum)
+        wl = prepared_workload(dep, args)
         data["machine"].update(service_versions(config))
         print(f"starting {args.asgi} ASGI, {args.workers} worker(s), beat ...", file=sys.stderr)
         dep.start()

@@ -1,6 +1,6 @@
 """Hostile volunteers over the real protocol: the real ASGI router and ``WorkerConsumer``,
-the real engine, SQLite, Celery tasks run eagerly in the consumer's database thread (a
-result that completes a quorum validates it before its ``ack`` is sent).
+the real engine, Celery tasks run eagerly in the consumer's database thread (a result that
+completes a quorum validates it before its ``ack`` is sent).
 
 - A population of hosts, a fifth of them cheaters each returning its own wrong output: no
   wrong output becomes canonical, cheaters earn nothing and their quota shrinks.
@@ -37,6 +37,20 @@ from tests.compute.protocol_client import Client
 from tests.support import square
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+
+
+@pytest.fixture(autouse=True)
+def _engine_in_process(settings):
+    """Validation and assimilation run eagerly at both test levels, PostgreSQL included: no
+    worker reads the broker here. tests/integration/test_hostile_clients.py runs the same
+    attack against a real Celery worker."""
+    from socialgrid.celery import app
+
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    was, app.conf.task_always_eager = app.conf.task_always_eager, True
+    yield
+    app.conf.task_always_eager = was
+
 
 UNSOLICITED = {"credit", "cancel", "notice", "membership"}
 

@@ -9,6 +9,7 @@ import psycopg
 import pytest
 from celery.signals import task_postrun
 
+from compute import tasks
 from compute.models import Project
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -34,7 +35,8 @@ def _backend_pid() -> int:
 
 def _task_ends() -> None:
     """What a worker does after each task."""
-    task_postrun.send(sender=None, task_id="t", task=None, args=(), kwargs={}, retval=None)
+    task = tasks.sweep_feeder
+    task_postrun.send(sender=task, task_id="t", task=task, args=(), kwargs={}, retval=None)
 
 
 def test_a_cut_connection_is_replaced_after_the_task_that_met_it():
