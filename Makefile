@@ -4,14 +4,16 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: demo test install lint format wasm bench clean
+.PHONY: demo test install lint format wasm bench clean constraints
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
+# constraints.txt pins every package to the versions the suite last passed with, so a fresh
+# clone installs what was tested; `make constraints` takes the newest the ranges allow.
+$(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -41,6 +43,16 @@ wasm:
 ## The performance harness on PostgreSQL + Redis (bench/README.md); ARGS="--volunteers 500 ..."
 bench: install
 	$(BIN)/python -m bench.harness.run $(ARGS)
+
+## Refresh constraints.txt from a new environment with the newest releases pyproject.toml allows.
+constraints:
+	rm -rf .venv-constraints
+	$(PYTHON) -m venv .venv-constraints
+	.venv-constraints/bin/pip install --quiet --upgrade pip
+	.venv-constraints/bin/pip install --quiet -e '.[dev]'
+	{ echo "# The versions the test suite last passed with; 'make constraints' refreshes them."; \
+	  .venv-constraints/bin/pip freeze --exclude-editable | grep -v '^socialgrid'; } > constraints.txt
+	rm -rf .venv-constraints
 
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache .hypothesis

@@ -622,6 +622,20 @@ HTTP_MATRIX: list[Row] = [
     Row("account_signup", "GET", "/accounts/signup/", signed_in(to("/"), anonymous=OK)),
     Row("account_inactive", "GET", "/accounts/inactive/", everyone(OK)),
     Row("account_reauthenticate", "GET", "/accounts/reauthenticate/", signed_in(OK)),
+    Row(
+        "account_request_reauthentication_code",
+        "GET",
+        "/accounts/reauthenticate/code/",
+        # No role has a verified address to send a code to: the password is the way back.
+        signed_in(to("/accounts/reauthenticate/")),
+    ),
+    Row(
+        "account_confirm_reauthentication_code",
+        "GET",
+        "/accounts/reauthenticate/code/confirm/",
+        # No code was asked for.
+        signed_in(to("/accounts/reauthenticate/code/")),
+    ),
     Row("account_email", "GET", "/accounts/email/", signed_in(OK)),
     Row("account_email_verification_sent", "GET", "/accounts/confirm-email/", everyone(OK)),
     Row("account_change_password", "GET", "/accounts/password/change/", signed_in(OK)),

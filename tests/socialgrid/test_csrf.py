@@ -185,6 +185,13 @@ FORMS = [
         },
     ),
     Form(
+        "account_reauthenticate",
+        "volunteer",
+        "/accounts/reauthenticate/",
+        "/accounts/reauthenticate/",
+        lambda w: {"password": "pw"},
+    ),
+    Form(
         "account_email",
         "volunteer",
         "/accounts/email/",
@@ -286,6 +293,9 @@ def test_a_post_without_the_token_is_refused_and_with_it_succeeds(form: Form, wo
         assert client.session["_auth_user_id"] == str(world.volunteer.pk)
     elif form.pattern == "account_logout":
         assert "_auth_user_id" not in client.session
+    elif form.pattern == "account_reauthenticate":
+        methods = client.session["account_authentication_methods"]
+        assert methods[-1]["method"] == "password"
     else:
         assert changed_tables(before, snapshot()) != set()
 

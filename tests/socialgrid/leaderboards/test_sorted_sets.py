@@ -10,7 +10,7 @@ from django.utils import timezone
 import pytest
 
 from compute.models import Host, Membership, Volunteer
-from socialgrid.leaderboards.boards import Board, Metric, Period, Subject, make_board
+from socialgrid.leaderboards.boards import Board, Metric, Period, Subject, make_board, week_start
 from socialgrid.leaderboards.database import DatabaseRanking
 from socialgrid.leaderboards.sorted_sets import cached_boards
 
@@ -145,15 +145,24 @@ def test_period_boards_expire_after_their_period(redis_ranking, populated):
 def test_the_refresh_task_rebuilds_the_cache_and_prunes_old_rollups(
     redis_ranking, populated, grant_credit
 ):
-    from socialgrid.leaderboards.models import DailyCredit
+    from socialgrid.leaderboards.models import DailyCredit, WeeklyCredit
     from socialgrid.leaderboards.tasks import refresh_leaderboards
 
     project, users = populated
-    grant_credit(users[0], project, 1.0, now=datetime.now(UTC) - timedelta(days=90))
+    # Days are kept 35 days and weeks 12: credit 50 days old loses its daily rows (the
+    # project's and the all-projects one) and keeps its weekly rows; credit 120 days old
+    # loses both.
+    now = datetime.now(UTC)
+    grant_credit(users[0], project, 1.0, now=now - timedelta(days=50))
+    grant_credit(users[0], project, 1.0, now=now - timedelta(days=120))
     result = refresh_leaderboards()
-    assert result["pruned"] == 2
+    assert result["pruned"] == 6
     assert result[USERS.key] == 6
-    assert not DailyCredit.objects.filter(day__lt=timezone.now().date() - timedelta(days=40))
+    assert not DailyCredit.objects.filter(day__lt=now.date() - timedelta(days=35))
+    kept = WeeklyCredit.objects.filter(user=users[0], week__lt=now.date() - timedelta(days=40))
+    assert sorted(kept.values_list("week", "project_id"), key=str) == sorted(
+        [(week_start((now - timedelta(days=50)).date()), p) for p in (project.id, None)], key=str
+    )
     assert redis_ranking.redis.exists(redis_ranking._marker(USERS))
 
 
