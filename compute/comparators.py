@@ -28,9 +28,14 @@ def numeric(a: Any, b: Any, tolerance: float) -> bool:
     if isinstance(a, bool) or isinstance(b, bool):
         return a is b
     if isinstance(a, int | float) and isinstance(b, int | float):
-        if math.isnan(a) or math.isnan(b):
-            return math.isnan(a) and math.isnan(b)
-        return math.isclose(a, b, rel_tol=tolerance, abs_tol=tolerance)
+        try:
+            if math.isnan(a) or math.isnan(b):
+                return math.isnan(a) and math.isnan(b)
+            return math.isclose(a, b, rel_tol=tolerance, abs_tol=tolerance)
+        except OverflowError:
+            # An integer beyond a double's range has no float to compare within a
+            # tolerance; only an equal number agrees with it.
+            return a == b
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(numeric(a[k], b[k], tolerance) for k in a)
     if isinstance(a, list) and isinstance(b, list):

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from compute.numbers import finite_float
 from compute.scheduler import Assignment
 
 VERSION = 1
@@ -137,12 +138,12 @@ def _int(data: dict, key: str, lo: int, hi: int) -> int:
 
 
 def _number(data: dict, key: str, lo: float, hi: float, *, open_low: bool = False) -> float:
-    value = data[key]
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    value = finite_float(data[key])
+    if value is None:
         raise _bad(f"{key} must be a number")
     if value < lo or value > hi or (open_low and value == lo):
         raise _bad(f"{key} must be between {lo} and {hi}")
-    return float(value)
+    return value
 
 
 def _str(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import enum
 import json
-import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -22,6 +21,7 @@ from django.utils import timezone
 from compute import credit, lifecycle, reliability, retry
 from compute.catalog import catalog
 from compute.models import Host, Replica, WorkUnit
+from compute.numbers import finite_float
 from compute.states import ServerState
 
 
@@ -94,7 +94,8 @@ def record_result(
     now: datetime | None = None,
 ) -> Receipt:
     now = now or timezone.now()
-    if not isinstance(cpu_time, int | float) or not math.isfinite(cpu_time) or cpu_time < 0:
+    cpu_seconds = finite_float(cpu_time)
+    if cpu_seconds is None or cpu_seconds < 0:
         return Receipt.refused(Refusal.BAD_CPU_TIME)
     if len(json.dumps(output, separators=(",", ":"))) > settings.COMPUTE["MAX_OUTPUT_BYTES"]:
         return Receipt.refused(Refusal.OUTPUT_TOO_LARGE)
@@ -107,8 +108,8 @@ def record_result(
             host_id=host.id,
             token=token,
             output=output,
-            cpu_time=float(cpu_time),
-            claimed_credit=credit.claimed_credit(host.benchmark_fpops, float(cpu_time)),
+            cpu_time=cpu_seconds,
+            claimed_credit=credit.claimed_credit(host.benchmark_fpops, cpu_seconds),
             now=now,
         ):
             # Nothing was written; say why.

@@ -21,8 +21,10 @@ import struct
 import sys
 import zlib
 from array import array
-from math import isfinite, log
+from math import log
 from typing import TYPE_CHECKING, Any
+
+from compute.numbers import finite_float
 
 if TYPE_CHECKING:
     from compute.models import Batch, WorkUnit
@@ -62,10 +64,10 @@ def check_tile(data: dict[str, Any]) -> dict[str, Any]:
     """The input with its numbers as float and int, or ValueError (the kernel's rules too)."""
     tile: dict[str, Any] = {}
     for key in ("re_min", "re_max", "im_min", "im_max"):
-        value = data.get(key)
-        if isinstance(value, bool) or not isinstance(value, int | float) or not isfinite(value):
+        value = finite_float(data.get(key))
+        if value is None:
             raise ValueError(f"{key} must be a number")
-        tile[key] = float(value)
+        tile[key] = value
     for key in ("width", "height", "max_iter", "x", "y", "w", "h"):
         value = data.get(key)
         if isinstance(value, bool) or not isinstance(value, int):

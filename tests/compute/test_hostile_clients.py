@@ -445,6 +445,8 @@ async def attack(world: World, case: str) -> tuple[Client, list[str]]:
         return await one(w.owner, result_frame(own, replica=str(own["replica"])))
     if case == "negative cpu time":
         return await one(w.owner, result_frame(own, cpu_time=-5))
+    if case == "cpu time an integer beyond a double":
+        return await one(w.owner, result_frame(own, cpu_time=10**400))
     if case == "output holding a NUL character":
         return await one(w.owner, result_frame(own, output={"y": "\x00"}))
     if case == "NaN cpu time":
@@ -497,6 +499,7 @@ REFUSALS = [
     ("cpu time as a string", ["bad_message"], {}, {}),
     ("replica id as a string", ["bad_message"], {}, {}),
     ("negative cpu time", ["bad_message"], {}, {}),
+    ("cpu time an integer beyond a double", ["bad_message"], {}, {}),
     ("output holding a NUL character", ["bad_message"], {}, {}),
     ("NaN cpu time", ["bad_json"], {}, {}),
     ("truncated JSON", ["bad_json"], {}, {}),

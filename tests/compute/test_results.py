@@ -76,7 +76,7 @@ def test_an_unknown_replica_is_refused(leased):
     )
 
 
-@pytest.mark.parametrize("cpu_time", [-1.0, float("nan"), float("inf"), "12"])
+@pytest.mark.parametrize("cpu_time", [-1.0, float("nan"), float("inf"), "12", True, 10**400])
 def test_a_nonsense_cpu_time_is_refused(leased, cpu_time):
     _, host, a = leased
     assert (

@@ -140,6 +140,26 @@ def test_numeric_comparator_rejects_differences_beyond_the_tolerance(project_fac
     assert validation.validate_workunit(wu.id).outcome == "inconclusive"
 
 
+@pytest.mark.parametrize(
+    ("outputs", "outcome"),
+    [
+        ([{"y": 10**400}, {"y": 9.0}], "inconclusive"),
+        ([{"y": [1.0, 10**400]}, {"y": [1.0, 10**400 + 1]}], "inconclusive"),
+        ([{"y": 10**400}, {"y": 10**400}], "valid"),
+    ],
+    ids=["against-a-float", "against-another-integer", "against-itself"],
+)
+def test_numeric_comparator_weighs_an_integer_beyond_a_double(
+    project_factory, host_factory, outputs, outcome, caplog
+):
+    project = project_factory(app_kwargs={"comparator": "numeric", "tolerance": 1e-6})
+    wu = workunit(project)
+    report(project, host_factory, outputs)
+    assert validation.validate_workunit(wu.id).outcome == outcome
+    # Compared, not a comparator failure treated as disagreement.
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
 def test_a_custom_comparator_decides_agreement(project_factory, host_factory):
     project = project_factory(
         app_kwargs={"comparator": "custom", "comparator_path": "tests.support.same_parity"}

@@ -62,6 +62,7 @@ def test_counts_are_little_endian_uint16_in_base64():
         {"re_max": -2.0},
         {"width": 4.0},
         {"re_min": float("inf")},
+        {"re_min": -(10**400)},
         {"w": 600, "h": 600, "width": 600, "height": 600},
     ],
     ids=[
@@ -72,6 +73,7 @@ def test_counts_are_little_endian_uint16_in_base64():
         "empty-region",
         "float-size",
         "infinite",
+        "integer-beyond-a-double",
         "too-large",
     ],
 )
