@@ -142,14 +142,20 @@ def _stop(pool: ProcessPoolExecutor) -> None:
     """Stop a pool now, abandoning whatever its workers are running.
 
     ``shutdown`` alone waits for running calls to return; before Python 3.14 there is no
-    public way to stop a worker, so the processes are terminated through the pool's map."""
+    public way to stop a worker, so the processes are terminated through the pool's map.
+
+    The pool's manager thread is taken before ``shutdown``, which forgets it: with its
+    workers gone it closes the pool's pipes and ends, and it must have ended before the
+    interpreter exits, whose hook writes to one of those pipes without a lock (on Python
+    3.11 that raced with the close: "Bad file descriptor" at exit, after a Ctrl-C). Joining
+    it also keeps it from touching an event loop that is about to close."""
     processes = list((getattr(pool, "_processes", None) or {}).values())
+    manager = getattr(pool, "_executor_manager_thread", None)
     pool.shutdown(wait=False, cancel_futures=True)
     for process in processes:
         if process.is_alive():
             process.terminate()
     for process in processes:
         process.join(timeout=5)
-    # With its workers gone the manager thread finishes at once; joining it here keeps it
-    # from touching an event loop that is about to close.
-    pool.shutdown(wait=True)
+    if manager is not None:
+        manager.join(timeout=10)
