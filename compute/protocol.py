@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from compute import jsonvalues
+from compute.jsonvalues import storable_text
 from compute.numbers import finite_float
 from compute.scheduler import Assignment
 
@@ -159,42 +161,11 @@ def _str(
         return None
     if not isinstance(value, str) or len(value) > max_length:
         raise _bad(f"{key} must be a string of at most {max_length} characters")
-    if not _storable(value):
+    if not storable_text(value):
         raise _bad(f"{key} must be text without NUL characters or lone surrogates")
     if pattern is not None and not pattern.fullmatch(value):
         raise _bad(f"{key} is not well-formed")
     return value
-
-
-def _storable(value: str) -> bool:
-    """Whether the database can store the string: JSON escapes can smuggle in lone
-    surrogates (not UTF-8) and NUL (refused by PostgreSQL)."""
-    if "\x00" in value:
-        return False
-    if value.isascii():
-        return True
-    try:
-        value.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _all_storable(value: Any) -> bool:
-    """Whether every string in a JSON value (keys too) can be stored; iterative, so deep
-    nesting costs no recursion."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            if not _storable(item):
-                return False
-        elif isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return True
 
 
 def _no_constant(name: str) -> None:
@@ -272,7 +243,7 @@ def parse(text: str) -> Message:
     if kind == "result":
         _fields(data, {"type", "replica", "lease", "output", "cpu_time"})
         replica, lease = _lease_ref(data)
-        if not _all_storable(data["output"]):
+        if jsonvalues.problem(data["output"]):
             raise _bad("output must be text without NUL characters or lone surrogates")
         return Result(replica, lease, data["output"], _number(data, "cpu_time", 0.0, 31536000.0))
     if kind == "error":

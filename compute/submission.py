@@ -14,7 +14,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from compute import lifecycle
+from compute import jsonvalues, lifecycle
 from compute.models import App, Batch, Project, Replica, WorkUnit
 from compute.states import AssimilateState, BatchState, ErrorMask, Replication
 
@@ -39,12 +39,28 @@ def parse_jsonl(stream: IO[str] | Iterable[str]) -> list[Any]:
         if len(line.encode()) > MAX_INPUT_BYTES:
             raise ValidationError(f"line {number}: input larger than {MAX_INPUT_BYTES} bytes")
         try:
-            inputs.append(json.loads(line))
+            value = json.loads(line, parse_constant=_not_a_number)
         except json.JSONDecodeError as e:
             raise ValidationError(f"line {number}: not valid JSON ({e.msg})") from e
+        except _NotJSON as e:
+            raise ValidationError(f"line {number}: not valid JSON ({e})") from e
+        except ValueError as e:  # int()'s limit on digits
+            raise ValidationError(f"line {number}: a number with too many digits") from e
+        found = jsonvalues.problem(value)
+        if found:
+            raise ValidationError(f"line {number}: {found}")
+        inputs.append(value)
     if not inputs:
         raise ValidationError("no inputs: the file has no JSON lines")
     return inputs
+
+
+class _NotJSON(ValueError):
+    pass
+
+
+def _not_a_number(name: str) -> None:
+    raise _NotJSON(f"{name} is not a JSON number")
 
 
 def parameter_range(
@@ -83,6 +99,10 @@ def create_batch(
     if not inputs:
         raise ValidationError("a batch needs at least one input")
     for i, value in enumerate(inputs, start=1):
+        # Every way in (the API, the admin, the command line) passes here.
+        found = jsonvalues.problem(value)
+        if found:
+            raise ValidationError(f"input {i}: {found}")
         if len(json.dumps(value).encode()) > MAX_INPUT_BYTES:
             raise ValidationError(f"input {i} is larger than {MAX_INPUT_BYTES} bytes")
     adaptive = app.adaptive_replication

@@ -13,8 +13,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 
+from compute import jsonvalues
 from compute.api.code_paths import check_code_path
-from compute.api.schemas import has_nul
 from compute.feeder import MAX_PRIORITY
 from compute.forms import WASM_MAGIC
 from compute.models import App, AppVersion, Batch, Comparator, Project
@@ -68,10 +68,11 @@ def _message(error: ValidationError) -> ValidationError:
 
 
 def _check_text(fields: dict[str, Any]) -> None:
-    # PostgreSQL cannot store NUL in text; say so rather than fail in the database.
-    bad = sorted(name for name, value in fields.items() if has_nul(value))
-    if bad:
-        raise ValidationError(f"{', '.join(bad)}: must not contain NUL characters")
+    # Say so rather than fail in the database.
+    for name, value in sorted(fields.items()):
+        found = jsonvalues.problem(value)
+        if found:
+            raise ValidationError(f"{name}: {found}")
 
 
 def create_project(owner, *, slug: str, name: str, **fields: Any) -> Project:
@@ -223,9 +224,6 @@ def submit_batch(
 ) -> Batch:
     """A batch of work units for ``app``, which must have a kernel to send volunteers."""
     check_priority(priority)
-    for number, value in enumerate(inputs, start=1):
-        if has_nul(value):
-            raise ValidationError(f"input {number}: contains a NUL character (\\u0000)")
     if not app.versions.filter(deprecated=False).exists():
         raise ValidationError(
             f"the app {app.name!r} has no kernel yet: upload a version before submitting work"

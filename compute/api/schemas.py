@@ -34,18 +34,6 @@ class ValidationErrors(Schema):
     )
 
 
-def has_nul(value: Any) -> bool:
-    """A NUL character anywhere in a JSON value's strings or keys (PostgreSQL cannot store
-    one in text or jsonb)."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(has_nul(k) or has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(has_nul(v) for v in value)
-    return False
-
-
 class StrictIn(Schema):
     # No coercion: "2" is not a number and 0 is not false. A client that sends the wrong
     # type learns so instead of getting a guess.

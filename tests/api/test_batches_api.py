@@ -41,6 +41,11 @@ def test_a_batch_without_a_name_is_named_after_its_app_and_time(api, owned_proje
         ('{"x": 1}\n{"x": \n', "line 2: not valid JSON"),
         (b'{"x": 1}\n\xff\n', "line 2: not UTF-8"),
         ("\n\n", "no inputs"),
+        ('{"x": 1}\n{"x": NaN}\n', "line 2: not valid JSON (NaN is not a JSON number)"),
+        ('{"x": 1}\n{"x": -Infinity}\n', "line 2: not valid JSON (-Infinity is not"),
+        ('{"x": 1}\n{"x": 1e999}\n', "line 2: contains NaN or an infinity"),
+        ('{"x": 1}\n{"x": ' + "9" * 5000 + "}\n", "line 2: a number with too many digits"),
+        ('{"x": 1}\n{"\\ud800": 2}\n', "line 2: contains a lone surrogate"),
     ],
 )
 def test_a_bad_line_refuses_the_whole_batch(api, owned_project, payload, message):
@@ -60,9 +65,26 @@ def test_text_the_database_cannot_store_is_refused(api, owned_project):
     )
 
     assert jsonl.status_code == 400
-    assert "input 2: contains a NUL" in body(jsonl)["detail"]
+    assert "line 2: contains a NUL character" in body(jsonl)["detail"]
     assert sweep.status_code == 400
     assert not Batch.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("value", ["NaN", "1e999", '"\\ud800"', '"\\u0000"'])
+def test_a_sweep_template_the_database_cannot_store_is_refused(api, owned_project, value):
+    response = api.client.post(
+        SWEEP,
+        # Written out: json.dumps would not write these as they arrive from a client.
+        '{"parameter": "x", "start": 0, "stop": 2, "step": 1, "template": {"k": ' + value + "}}",
+        content_type="application/json",
+        **api.headers,
+    )
+
+    assert response.status_code == 400, response.content
+    assert body(response)["detail"].startswith("input 1: contains ")
+    assert not Batch.objects.exists()
+    assert not WorkUnit.objects.exists()
 
 
 @pytest.mark.django_db

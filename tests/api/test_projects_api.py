@@ -110,7 +110,7 @@ def test_nul_characters_are_refused(api):
     response = api.post_json("/api/projects", {**NEW, "name": "a\x00b"})
 
     assert response.status_code == 400
-    assert "name: must not contain NUL" in body(response)["detail"]
+    assert "name: contains a NUL character" in body(response)["detail"]
     assert not Project.objects.exists()
 
 

@@ -372,8 +372,10 @@ def test_bad_input_shows_a_form_error_and_creates_nothing(
         (b'{"x": 1}\n{"x": \n', "line 2: not valid JSON"),
         (b'{"x": 1}\n\xff\n', "line 2: not UTF-8 text"),
         (b"\n\n", "no inputs"),
+        (b'{"x": 1}\n{"x": NaN}\n', "line 2: not valid JSON (NaN is not a JSON number)"),
+        (b'{"x": 1}\n{"x": "a\\u0000b"}\n', "line 2: contains a NUL character"),
     ],
-    ids=["bad-json", "not-utf8", "empty"],
+    ids=["bad-json", "not-utf8", "empty", "nan", "nul"],
 )
 def test_a_bad_json_lines_file_shows_the_line_and_creates_nothing(
     admin_client, project, content, error

@@ -138,6 +138,23 @@ def test_submit_names_the_bad_line_and_creates_nothing(project_factory, tmp_path
     assert not WorkUnit.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('{"x": Infinity}', "line 2: not valid JSON"),
+        ('{"x": "\\ud800"}', "line 2: contains a lone surrogate"),
+    ],
+)
+def test_submit_names_a_line_the_database_cannot_store(project_factory, tmp_path, line, message):
+    project_factory(slug="squares")
+    path = write(tmp_path, '{"x": 1}\n' + line + "\n")
+
+    with pytest.raises(CommandError, match=message):
+        run("submit_batch", "squares", "square", path)
+
+    assert not Batch.objects.exists()
+
+
 def test_submit_names_a_line_that_is_not_utf8(project_factory, tmp_path):
     project_factory(slug="squares")
     path = write(tmp_path, b'{"x": 1}\n{"x": 2}\n"\xff\xfe"\n')
