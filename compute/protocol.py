@@ -16,7 +16,6 @@ from datetime import datetime
 from typing import Any
 
 from compute import jsonvalues
-from compute.jsonvalues import storable_text
 from compute.numbers import finite_float
 from compute.scheduler import Assignment
 
@@ -161,7 +160,7 @@ def _str(
         return None
     if not isinstance(value, str) or len(value) > max_length:
         raise _bad(f"{key} must be a string of at most {max_length} characters")
-    if not storable_text(value):
+    if not jsonvalues.storable_text(value):
         raise _bad(f"{key} must be text without NUL characters or lone surrogates")
     if pattern is not None and not pattern.fullmatch(value):
         raise _bad(f"{key} is not well-formed")
