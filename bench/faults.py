@@ -372,7 +372,7 @@ def restart_and_see_redelivery(
     wait_until(
         lambda: redelivery(fault, dep.config.run_dir),
         args.visibility_timeout + args.recovery_timeout,
-        f"{fault.name}: the killed worker's task was not delivered again",
+        f"{fault.name}: the killed worker's task was not delivered again and finished",
     )
 
 
@@ -479,7 +479,9 @@ def _log_time(text: str) -> float:
 
 
 def redelivery(fault: Fault, run_dir: Path) -> bool:
-    """Where and when the killed worker's task was received again (False: not yet)."""
+    """Where and when the killed worker's task was received again, and how it ended there
+    (False: not yet received, or received and still running; its outcome is only known
+    once the worker logs it)."""
     task_id = fault.evidence["task_id"]
     killed_log = Path(fault.evidence["log"])
     again = []
@@ -500,7 +502,7 @@ def redelivery(fault: Fault, run_dir: Path) -> bool:
         fault.evidence["redelivered_to"] = name
         fault.evidence["redelivered_after_s"] = round(at - fault.at, 1)
         fault.evidence["redelivered_outcome"] = finished[0] if finished else "unfinished"
-    return bool(again)
+    return bool(again) and bool(finished)
 
 
 def reconnections(fault: Fault, until: float, tallies: list[dict[str, Any]]) -> None:
@@ -617,6 +619,10 @@ def verdicts(data: dict[str, Any]) -> list[str]:
             problems.append("asgi: no volunteer moved to the other process")
         if f.name.startswith("worker-") and not e.get("redelivered"):
             problems.append(f"{f.name}: the killed worker's task was not delivered again")
+        elif f.name.startswith("worker-") and e.get("redelivered_outcome") != "succeeded":
+            problems.append(
+                f"{f.name}: the task delivered again ended {e.get('redelivered_outcome')}"
+            )
         if f.name == "postgres" and e.get("connections_terminated", 0) == 0:
             problems.append("postgres: no connection was terminated")
     audit, once = data["audit"], data["exactly_once"]

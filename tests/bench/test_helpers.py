@@ -44,3 +44,31 @@ def test_the_table_aligns_values_and_names_each_section_once():
     assert lines[2].index("1.0") + 3 == lines[3].index("22.50") + 5
     assert "" in lines
     assert lines[-1].startswith("b ")
+
+
+def test_a_task_delivered_again_counts_once_it_has_finished_on_the_other_worker(tmp_path):
+    from bench import faults
+
+    task = "compute.tasks.drain_validation"
+    killed, other = tmp_path / "worker-1.log", tmp_path / "worker-2.log"
+    task_id = "6f382752-882f-4c6c-8d5d-659a62d54e4d"
+
+    def line(at: str, what: str) -> str:
+        return f"[2026-12-03 09:59:{at},000: INFO/MainProcess] Task {task}[{task_id}] {what}\n"
+
+    killed.write_text(line("10", "received"))
+    fault = faults.Fault("worker-validate", at=faults._log_time("2026-12-03 09:59:10,000"))
+    fault.evidence.update(task_id=task_id, log=str(killed))
+    assert not faults.redelivery(fault, tmp_path)
+    assert fault.evidence["redelivered"] is False
+
+    # Received again but still running: not yet, and its outcome not yet known.
+    other.write_text(line("20", "received"))
+    assert not faults.redelivery(fault, tmp_path)
+    assert fault.evidence["redelivered_outcome"] == "unfinished"
+
+    other.write_text(line("20", "received") + line("21", "succeeded in 0.2s: None"))
+    assert faults.redelivery(fault, tmp_path)
+    assert fault.evidence["redelivered_to"] == "worker-2"
+    assert fault.evidence["redelivered_after_s"] == 10.0
+    assert fault.evidence["redelivered_outcome"] == "succeeded"
