@@ -617,12 +617,13 @@ def verdicts(data: dict[str, Any]) -> list[str]:
         e = f.evidence
         if f.name == "asgi" and e.get("moved_to_other_process", 0) == 0:
             problems.append("asgi: no volunteer moved to the other process")
-        if f.name.startswith("worker-") and not e.get("redelivered"):
-            problems.append(f"{f.name}: the killed worker's task was not delivered again")
-        elif f.name.startswith("worker-") and e.get("redelivered_outcome") != "succeeded":
-            problems.append(
-                f"{f.name}: the task delivered again ended {e.get('redelivered_outcome')}"
-            )
+        if f.name.startswith("worker-"):
+            if not e.get("redelivered"):
+                problems.append(f"{f.name}: the killed worker's task was not delivered again")
+            elif e.get("redelivered_outcome") != "succeeded":
+                problems.append(
+                    f"{f.name}: the task delivered again ended {e.get('redelivered_outcome')}"
+                )
         if f.name == "postgres" and e.get("connections_terminated", 0) == 0:
             problems.append("postgres: no connection was terminated")
     audit, once = data["audit"], data["exactly_once"]

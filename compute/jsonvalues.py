@@ -17,12 +17,8 @@ SURROGATE = "contains a lone surrogate (\\ud800-\\udfff), which is not text"
 NOT_FINITE = "contains NaN or an infinity, which JSON cannot hold"
 
 
-def storable_text(value: str) -> bool:
-    """Whether the database can store the string: no NUL, no lone surrogate."""
-    return text_problem(value) is None
-
-
 def text_problem(value: str) -> str | None:
+    """Why the database cannot store the string (a NUL, a lone surrogate), or None."""
     if "\x00" in value:
         return NUL
     if value.isascii():

@@ -160,7 +160,7 @@ def _str(
         return None
     if not isinstance(value, str) or len(value) > max_length:
         raise _bad(f"{key} must be a string of at most {max_length} characters")
-    if not jsonvalues.storable_text(value):
+    if jsonvalues.text_problem(value):
         raise _bad(f"{key} must be text without NUL characters or lone surrogates")
     if pattern is not None and not pattern.fullmatch(value):
         raise _bad(f"{key} is not well-formed")
