@@ -1,11 +1,13 @@
-"""Database calls from the volunteer sockets, on a pool of threads with a connection each.
+"""Database calls from the volunteer sockets outside the dispatch path (a session's hello,
+which keeps the ORM), on a pool of threads with a connection each. Everything else a socket
+asks of the database goes through the process's writer (:mod:`compute.dispatch.writer`).
 
 Channels' ``database_sync_to_async`` runs every call on one thread per process (asgiref's
-thread-sensitive mode), so one ASGI process has one database connection for all its
-sockets and its throughput is one round trip at a time: while a lease waits for
-PostgreSQL, every other volunteer on the process waits behind it. On PostgreSQL, calls here
-go to ``ASGI_DB_THREADS`` threads, each holding its own persistent connection; the domain
-functions own their transactions and lock what they change, so they may run side by side.
+thread-sensitive mode), so one ASGI process would open one session at a time: in a
+reconnect storm, every volunteer of the process would wait behind the others' round trips.
+On PostgreSQL, calls here go to ``ASGI_DB_THREADS`` threads, each holding its own
+persistent connection; the domain functions own their transactions and lock what they
+change, so they may run side by side.
 
 Connections are kept between calls without Django's per-request health check (a
 ``SELECT 1`` round trip before every call): a call that meets a dropped connection fails

@@ -19,12 +19,15 @@ import heapq
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from django.conf import settings
 
-from compute.models import App, Replica
+from compute.models import App
 from compute.states import ServerState
+
+if TYPE_CHECKING:
+    from compute.dispatch.dialect import Dialect
 
 SPREAD = 64
 PRIORITY_WEIGHT = 2**36
@@ -148,21 +151,34 @@ def get_queue() -> ReadyQueue:
     return LocalReadyQueue()
 
 
-def refill(app_id: int, limit: int | None = None, queue: ReadyQueue | None = None) -> int:
+UNSENT = """
+SELECT r.id, r.workunit_id, r.ordinal, w.priority
+FROM compute_replica r JOIN compute_workunit w ON w.id = r.workunit_id
+WHERE r.app_id = %s AND r.server_state = %s AND r.id > %s
+ORDER BY r.id LIMIT %s
+"""
+
+
+def refill(
+    app_id: int,
+    limit: int | None = None,
+    queue: ReadyQueue | None = None,
+    sql: Dialect | None = None,
+) -> int:
     """Load up to ``limit`` unsent replicas of an app into its queue; returns how many.
 
-    Scans forward from the app's cursor; on reaching the end it rewinds, so replicas whose
-    entries were lost (a consumer that died between pop and lease, a flushed Redis) come
-    back on the next pass. Re-adding an entry already queued is harmless.
+    Scans forward from the app's cursor (the partial index of unsent replicas per app); on
+    reaching the end it rewinds, so replicas whose entries were lost (a process that died
+    between pop and lease, a flushed Redis) come back on the next pass. Re-adding an entry
+    already queued is harmless.
     """
+    from compute.dispatch import dialect
+
     queue = queue or get_queue()
+    sql = sql or dialect.current()
     limit = limit or settings.COMPUTE["FEEDER_BATCH"]
     cursor = queue.get_cursor(app_id)
-    rows = list(
-        Replica.objects.filter(app_id=app_id, server_state=ServerState.UNSENT, id__gt=cursor)
-        .order_by("id")
-        .values_list("id", "workunit_id", "ordinal", "workunit__priority")[:limit]
-    )
+    rows = sql.execute(UNSENT, [app_id, ServerState.UNSENT, cursor, limit])
     queue.push(
         app_id, [Entry(score(prio, wu, ordinal), rid, wu) for rid, wu, ordinal, prio in rows]
     )

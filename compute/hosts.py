@@ -3,6 +3,7 @@ account claiming the anonymous host it computed on."""
 
 from __future__ import annotations
 
+import json
 import uuid as uuidlib
 from dataclasses import dataclass
 from datetime import datetime
@@ -208,7 +209,7 @@ def leased_to(host: Host) -> list[Assignment]:
                 kernel_sha256=v.kernel_sha256,
                 wasm_url=v.get_wasm_url(),
                 wasm_sha256=v.wasm_sha256,
-                input=r.workunit.input,
+                input_json=json.dumps(r.workunit.input, separators=(",", ":")),
                 deadline=r.deadline,
                 lease_token=r.lease_token,
             )

@@ -1,9 +1,12 @@
-"""The only code that moves replicas and work units between states.
+"""Moves of replicas and work units between states, through the ORM.
 
 Every move is one conditional UPDATE guarded by the state it leaves (see
 :mod:`compute.states`), so a duplicate, late or concurrent caller changes nothing and
 learns so from the row count. Callers decide *when* to move; this module guarantees the
-move is legal and atomic.
+move is legal and atomic. The moves on the dispatch path (leases, results, errors) and in
+the validator's and assimilator's batches are the same transitions, written out as SQL
+from the same table (:mod:`compute.dispatch`, :mod:`compute.verdicts`,
+:mod:`compute.assimilation`).
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Q, QuerySet
 
 from compute.models import Replica, WorkUnit
 from compute.states import (
@@ -20,9 +23,7 @@ from compute.states import (
     REPLICA_TRANSITIONS,
     AssimilateState,
     FileDeleteState,
-    Outcome,
     ServerState,
-    ValidateState,
 )
 
 
@@ -45,80 +46,6 @@ def new_replicas(workunit: WorkUnit, count: int, first_ordinal: int) -> list[Rep
         )
         for i in range(count)
     ]
-
-
-def lease(
-    replica_ids: Iterable[int],
-    *,
-    host_id: int,
-    user_id: int | None,
-    app_version_id: int,
-    token: str,
-    sent_at: datetime,
-    deadline: datetime,
-) -> int:
-    return move_replicas(
-        Replica.objects.filter(id__in=list(replica_ids)),
-        "lease",
-        host_id=host_id,
-        user_id=user_id,
-        app_version_id=app_version_id,
-        lease_token=token,
-        sent_at=sent_at,
-        deadline=deadline,
-    )
-
-
-def _own_lease(replica_id: int, host_id: int, token: str, now: datetime) -> QuerySet[Replica]:
-    # A result counts only from the host the replica was leased to, with the lease's token,
-    # before its deadline. Anything else matches no row.
-    return Replica.objects.filter(
-        id=replica_id, host_id=host_id, lease_token=token, deadline__gte=now
-    )
-
-
-def report_success(
-    replica_id: int,
-    *,
-    host_id: int,
-    token: str,
-    output: object,
-    cpu_time: float,
-    claimed_credit: float,
-    now: datetime,
-) -> bool:
-    return bool(
-        move_replicas(
-            _own_lease(replica_id, host_id, token, now),
-            "report_success",
-            output=output,
-            cpu_time=cpu_time,
-            claimed_credit=claimed_credit,
-            received_at=now,
-        )
-    )
-
-
-def report_error(replica_id: int, *, host_id: int, token: str, reason: str, now: datetime) -> bool:
-    return bool(
-        move_replicas(
-            _own_lease(replica_id, host_id, token, now),
-            "report_error",
-            error_reason=reason[:500],
-            received_at=now,
-        )
-    )
-
-
-def extend_deadline(
-    replica_id: int, *, host_id: int, token: str, new_deadline: datetime, now: datetime
-) -> bool:
-    """Push an in-progress lease's deadline out (a progress report, BOINC's trickle-up)."""
-    return bool(
-        _own_lease(replica_id, host_id, token, now)
-        .filter(server_state=ServerState.IN_PROGRESS, deadline__lt=new_deadline)
-        .update(deadline=new_deadline)
-    )
 
 
 def time_out(replica_ids: Iterable[int], now: datetime) -> int:
@@ -169,34 +96,6 @@ def flag_transition(workunit_ids: Iterable[int], now: datetime) -> int:
     )
 
 
-def flag_need_validate(workunit_id: int) -> bool:
-    """Set need-validate once a work unit has a new successful result and either enough
-    candidates to try for a quorum or a canonical result to check it against. The caller
-    holds the work unit's row lock (``results.record_result``), so results of one work unit
-    are counted one after the other and concurrent ones cannot both miss the quorum."""
-    new = Replica.objects.filter(
-        workunit_id=OuterRef("pk"), outcome=Outcome.SUCCESS, validate_state=ValidateState.INIT
-    )
-    candidates = (
-        Replica.objects.filter(
-            workunit_id=OuterRef("pk"),
-            outcome=Outcome.SUCCESS,
-            validate_state__in=[ValidateState.INIT, ValidateState.INCONCLUSIVE],
-        )
-        .order_by()
-        .values("workunit_id")
-        .annotate(n=Count("id"))
-        .values("n")
-    )
-    return bool(
-        WorkUnit.objects.filter(id=workunit_id, need_validate=False, error_mask=0)
-        .filter(Exists(new))
-        .annotate(n_candidates=Subquery(candidates))
-        .filter(Q(canonical_replica__isnull=False) | Q(n_candidates__gte=F("min_quorum")))
-        .update(need_validate=True)
-    )
-
-
 def reopen(workunit_id: int, now: datetime) -> bool:
     """An operator's retry of a failed work unit: the error is cleared and it starts over."""
     return bool(
@@ -218,13 +117,6 @@ def move_assimilate_state(workunit_id: int, transition: str, **fields: object) -
         WorkUnit.objects.filter(id=workunit_id, assimilate_state=source).update(
             assimilate_state=target, **fields
         )
-    )
-
-
-def move_assimilate_states(workunit_ids: Iterable[int], transition: str, **fields: object) -> int:
-    source, target = ASSIMILATE_TRANSITIONS[transition]
-    return WorkUnit.objects.filter(id__in=list(workunit_ids), assimilate_state=source).update(
-        assimilate_state=target, **fields
     )
 
 

@@ -1,7 +1,9 @@
-"""Live events for connected volunteers, sent through the channel layer after commit.
+"""Live events, sent after commit.
 
-Each connected host listens on the group ``host_<id>`` and, when signed in, on
-``user_<id>_hosts``; its user's pages listen on ``user_<id>``.
+Events for volunteers' worker sockets (credit, cancellations, membership changes) go out a
+batch at a time through :mod:`compute.dispatch.live`, addressed by host or by user. Pages
+(a user's feed, a project's counters) listen on channel-layer groups: ``user_<id>`` and
+``project_<id>``.
 Events are best-effort: a volunteer who is not connected misses nothing durable, since
 credit and cancellations are in the database and reach the host on its next request.
 """
@@ -16,6 +18,8 @@ from typing import TYPE_CHECKING
 
 from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
+
+from compute.dispatch import live
 
 if TYPE_CHECKING:
     from compute.credit import Grant
@@ -33,17 +37,8 @@ def bind_loop(loop: asyncio.AbstractEventLoop) -> None:
     _server_loop = loop
 
 
-def host_group(host_id: int) -> str:
-    return f"host_{host_id}"
-
-
 def user_group(user_id: int) -> str:
     return f"user_{user_id}"
-
-
-def user_hosts_group(user_id: int) -> str:
-    """The worker sockets of all of a user's hosts (not their pages: see user_group)."""
-    return f"user_{user_id}_hosts"
 
 
 def project_group(project_id: int) -> str:
@@ -90,22 +85,23 @@ def replicas_cancelled(pairs: Iterable[tuple[int, int | None]]) -> None:
     for replica_id, host_id in pairs:
         if host_id is not None:
             per_host[host_id].append(replica_id)
-    _send_many(
+    live.publish(
         [
-            (host_group(host_id), {"type": "compute.cancel", "replicas": sorted(replica_ids)})
+            ("host", host_id, {"type": "compute.cancel", "replicas": sorted(replica_ids)})
             for host_id, replica_ids in per_host.items()
         ]
     )
 
 
 def credit_granted(grants: Iterable[Grant]) -> None:
+    """A batch's credit, one event per host, published together."""
     per_host: dict[int, float] = defaultdict(float)
     for g in grants:
         if g.host_id is not None:
             per_host[g.host_id] += g.amount
-    _send_many(
+    live.publish(
         [
-            (host_group(host_id), {"type": "compute.credit", "amount": amount})
+            ("host", host_id, {"type": "compute.credit", "amount": amount})
             for host_id, amount in per_host.items()
         ]
     )
@@ -117,12 +113,17 @@ def project_stats(project_id: int, stats: dict) -> None:
 
 def membership_changed(user_id: int, project_slug: str, state: str, no_more_work: bool) -> None:
     """Tell the volunteer's connected hosts to pause, finish or stop work for a project."""
-    _send(
-        user_hosts_group(user_id),
-        {
-            "type": "compute.membership",
-            "project": project_slug,
-            "state": state,
-            "no_more_work": no_more_work,
-        },
+    live.publish(
+        [
+            (
+                "user",
+                user_id,
+                {
+                    "type": "compute.membership",
+                    "project": project_slug,
+                    "state": state,
+                    "no_more_work": no_more_work,
+                },
+            )
+        ]
     )

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from compute import jsonvalues
 from compute.numbers import finite_float
 from compute.scheduler import Assignment
@@ -26,6 +28,7 @@ LEASE_RE = re.compile(r"^[0-9a-f]{32}$")
 SLUG_RE = re.compile(r"^[-a-zA-Z0-9_]{1,50}$")
 PLATFORM_RE = re.compile(r"^[a-z0-9_.-]{1,40}$")
 MAX_REPLICA = 2**63 - 1
+MAX_REQUEST = 64  # tasks one request (or a result's request) may ask for
 
 
 class Code(enum.StrEnum):
@@ -101,6 +104,8 @@ class Result:
     lease: str
     output: Any
     cpu_time: float
+    # Ask for up to this many more tasks in the same message (answered in the ack).
+    request: int | None = None
 
 
 @dataclass(frozen=True)
@@ -235,16 +240,22 @@ def parse(text: str) -> Message:
         )
     if kind == "request":
         _fields(data, {"type", "n"})
-        return Request(n=_int(data, "n", 1, 64))
+        return Request(n=_int(data, "n", 1, MAX_REQUEST))
     if kind == "progress":
         _fields(data, {"type", "replica", "lease", "fraction"})
         return Progress(*_lease_ref(data), fraction=_number(data, "fraction", 0.0, 1.0))
     if kind == "result":
-        _fields(data, {"type", "replica", "lease", "output", "cpu_time"})
+        _fields(data, {"type", "replica", "lease", "output", "cpu_time"}, {"request"})
         replica, lease = _lease_ref(data)
         if jsonvalues.problem(data["output"]):
             raise _bad("output must be text without NUL characters or lone surrogates")
-        return Result(replica, lease, data["output"], _number(data, "cpu_time", 0.0, 31536000.0))
+        return Result(
+            replica,
+            lease,
+            data["output"],
+            _number(data, "cpu_time", 0.0, 31536000.0),
+            _int(data, "request", 1, MAX_REQUEST) if "request" in data else None,
+        )
     if kind == "error":
         _fields(data, {"type", "replica", "lease", "reason"})
         return Failure(*_lease_ref(data), reason=_str(data, "reason", 500))
@@ -255,6 +266,12 @@ def parse(text: str) -> Message:
 
 
 # --- Server messages -------------------------------------------------------------------------
+
+
+def encode(message: dict[str, Any]) -> str:
+    """A server message as a text frame. Work unit inputs are embedded as stored (JSON text,
+    see :func:`task`), never parsed and written again."""
+    return orjson.dumps(message).decode()
 
 
 def _time(value: datetime | None) -> str | None:
@@ -275,7 +292,7 @@ def task(a: Assignment) -> dict[str, Any]:
             "wasm_url": a.wasm_url or None,
             "wasm_sha256": a.wasm_sha256 or None,
         },
-        "input": a.input,
+        "input": orjson.Fragment(a.input_json),
         "lease": a.lease_token,
         "deadline": _time(a.deadline),
     }
@@ -311,8 +328,19 @@ def assign(tasks: list[Assignment], retry_after: float | None) -> dict[str, Any]
     }
 
 
-def ack(of: str, replica: int, deadline: datetime | None = None) -> dict[str, Any]:
-    return {"type": "ack", "of": of, "replica": replica, "deadline": _time(deadline)}
+def ack(
+    of: str,
+    replica: int,
+    deadline: datetime | None = None,
+    assigned: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """An accepted message; a result that asked for more work carries its assignment
+    (``tasks`` and ``retry_after``, as in ``assign``)."""
+    message = {"type": "ack", "of": of, "replica": replica, "deadline": _time(deadline)}
+    if assigned is not None:
+        message["tasks"] = assigned["tasks"]
+        message["retry_after"] = assigned["retry_after"]
+    return message
 
 
 def error(code: Code, message: str, replica: int | None = None) -> dict[str, Any]:

@@ -118,12 +118,18 @@ TEMPLATES = [
 
 # --- Database -------------------------------------------------------------------------------
 DATABASE_URL = envstr("DATABASE_URL", "")
+# Beat's schedule, the statistics export and the embedded database live here.
+VAR_DIR.mkdir(parents=True, exist_ok=True)
 if DATABASE_URL:
     DATABASES = {"default": parse_database_url(DATABASE_URL)}
     DATABASES["default"].setdefault("CONN_MAX_AGE", envint("DB_CONN_MAX_AGE", 60, minimum=0))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # A connection pooler in transaction mode (PgBouncer) cannot keep a server-side cursor
+    # open across transactions; the pages and exports that stream rows then fetch them whole.
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = envbool(
+        "DB_DISABLE_SERVER_SIDE_CURSORS", False
+    )
 else:
-    VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
@@ -194,9 +200,17 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-# Threads (each with its own database connection) that run the volunteer sockets' database
-# calls in one ASGI process, on PostgreSQL (compute/dbthreads.py).
-ASGI_DB_THREADS = envint("ASGI_DB_THREADS", 4, minimum=1)
+# Threads (each with its own database connection) that run the volunteer sockets' hellos
+# in one ASGI process, on PostgreSQL (compute/dbthreads.py); everything else a socket asks of
+# the database goes through the process's writer (compute/dispatch/writer.py).
+ASGI_DB_THREADS = envint("ASGI_DB_THREADS", 2, minimum=1)
+# The dispatch path's statements are prepared once per connection; a connection pooler in
+# transaction mode that cannot carry prepared statements needs DB_PREPARED_STATEMENTS=0.
+DB_PREPARED_STATEMENTS = envbool("DB_PREPARED_STATEMENTS", True)
+DISPATCH = {
+    # Ops (results, errors, progress, leases) one flush of the writer takes at most.
+    "MAX_BATCH": envint("DISPATCH_MAX_BATCH", 500, minimum=1),
+}
 # Keep a worker's database connection across tasks (Celery closes it after every task
 # otherwise, and PostgreSQL pays a new backend for each); it is recycled every N tasks.
 CELERY_DB_REUSE_MAX = envint("CELERY_DB_REUSE_MAX", 1000, minimum=0)

@@ -83,6 +83,11 @@ class WorkUnit(models.Model):
     )
     canonical_credit = models.FloatField(default=0.0)
     error_mask = models.PositiveIntegerField(default=0)
+    n_success = models.PositiveIntegerField(
+        default=0,
+        help_text="Successful results received (never decreases): the one that brings it to "
+        "the quorum, or arrives after the canonical result, asks for validation.",
+    )
     need_validate = models.BooleanField(default=False)
     transition_time = models.DateTimeField(null=True, blank=True)
     assimilate_state = models.CharField(

@@ -1,6 +1,7 @@
 """Hostile volunteers over the real protocol: the real ASGI router and ``WorkerConsumer``,
-the real engine, Celery tasks run eagerly in the consumer's database thread (a result that
-completes a quorum validates it before its ``ack`` is sent).
+the real engine, Celery tasks run eagerly after the writer's commit (a result that completes
+a quorum is validated right after its flush; the volunteers here wait for the writer to
+settle after each result, so the next round sees the verdict).
 
 - A population of hosts, a fifth of them cheaters each returning its own wrong output: no
   wrong output becomes canonical, cheaters earn nothing and their quota shrinks.
@@ -25,6 +26,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from compute import credit, feeder, submission, transitioner
+from compute.dispatch import writer
 from compute.models import CreditEntry, Host, HostApp, Replica, WorkUnit
 from compute.states import AssimilateState, Outcome, Replication, ValidateState
 from tests.compute.hostile_support import (
@@ -98,6 +100,8 @@ class Volunteer:
                 "replica": task["replica"],
                 "deadline": None,
             }, ack
+            # The ack comes at commit; the validation it queued runs right after.
+            await writer.get().settled()
         return len(assign["tasks"])
 
 
@@ -627,6 +631,7 @@ async def test_inflated_benchmark_and_cpu_time_earn_no_more_than_the_servers_com
     assert (await modest.ask(result_frame(a, cpu_time=0.01)))["type"] == "ack"
     # A year of CPU time, the protocol's largest.
     assert (await inflated.ask(result_frame(b, cpu_time=31536000)))["type"] == "ack"
+    await writer.get().settled()
 
     def check() -> None:
         rows = {r.id: r for r in Replica.objects.filter(id__in=[a["replica"], b["replica"]])}

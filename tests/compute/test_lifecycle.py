@@ -6,7 +6,7 @@ from django.utils import timezone
 
 import pytest
 
-from compute import lifecycle, submission
+from compute import lifecycle, results, scheduler, submission
 from compute.models import Replica, WorkUnit
 from compute.states import REPLICA_TRANSITIONS, AssimilateState, ServerState
 
@@ -23,17 +23,14 @@ def states(replica_id: int) -> tuple[str, str, str]:
     return (r.server_state, r.outcome, r.validate_state)
 
 
-def lease(replica, host, token="t" * 32, minutes=10):
-    now = timezone.now()
-    return lifecycle.lease(
-        [replica.id],
-        host_id=host.id,
-        user_id=host.user_id,
-        app_version_id=None,
-        token=token,
-        sent_at=now,
-        deadline=now + timedelta(minutes=minutes),
+def lease(replica, host, minutes=10):
+    """Lease the replica to the host through the scheduler; the assignment."""
+    (a,) = scheduler.lease_replicas(host, 1)
+    assert a.replica_id == replica.id
+    Replica.objects.filter(id=a.replica_id).update(
+        deadline=timezone.now() + timedelta(minutes=minutes)
     )
+    return a
 
 
 def test_every_transition_leaves_a_state_and_enters_a_different_one():
@@ -43,7 +40,7 @@ def test_every_transition_leaves_a_state_and_enters_a_different_one():
 
 def test_lease_moves_an_unsent_replica_to_in_progress(replica):
     r, host = replica
-    assert lease(r, host) == 1
+    lease(r, host)
     assert states(r.id) == REPLICA_TRANSITIONS["lease"][1]
     assert Replica.objects.get(id=r.id).host_id == host.id
 
@@ -51,47 +48,40 @@ def test_lease_moves_an_unsent_replica_to_in_progress(replica):
 def test_a_leased_replica_cannot_be_leased_again(replica, host_factory):
     r, host = replica
     lease(r, host)
-    assert lease(r, host_factory()) == 0
+    assert scheduler.lease_replicas(host_factory(r.project), 1) == []
     assert Replica.objects.get(id=r.id).host_id == host.id
 
 
 def test_success_needs_the_right_host_and_token(replica, host_factory):
     r, host = replica
-    lease(r, host, token="a" * 32)
-    now = timezone.now()
-    kwargs = {"output": {"y": 9}, "cpu_time": 1.0, "claimed_credit": 1.0, "now": now}
-    assert not lifecycle.report_success(r.id, host_id=host_factory().id, token="a" * 32, **kwargs)
-    assert not lifecycle.report_success(r.id, host_id=host.id, token="b" * 32, **kwargs)
+    a = lease(r, host)
+    assert not results.record_result(host_factory(), r.id, a.lease_token, {"y": 9}, 1.0).accepted
+    assert not results.record_result(host, r.id, "b" * 32, {"y": 9}, 1.0).accepted
     assert states(r.id)[0] == ServerState.IN_PROGRESS
-    assert lifecycle.report_success(r.id, host_id=host.id, token="a" * 32, **kwargs)
-    assert states(r.id) == REPLICA_TRANSITIONS["report_success"][1]
+    assert results.record_result(host, r.id, a.lease_token, {"y": 9}, 1.0).accepted
+    assert states(r.id)[:2] == REPLICA_TRANSITIONS["report_success"][1][:2]
 
 
 def test_a_second_success_for_the_same_replica_changes_nothing(replica):
     r, host = replica
-    lease(r, host)
-    now = timezone.now()
-    kw = {"host_id": host.id, "token": "t" * 32, "cpu_time": 1.0, "claimed_credit": 1.0, "now": now}
-    assert lifecycle.report_success(r.id, output={"y": 9}, **kw)
-    assert not lifecycle.report_success(r.id, output={"y": 10}, **kw)
+    a = lease(r, host)
+    assert results.record_result(host, r.id, a.lease_token, {"y": 9}, 1.0).accepted
+    assert not results.record_result(host, r.id, a.lease_token, {"y": 10}, 1.0).accepted
     assert Replica.objects.get(id=r.id).output == {"y": 9}
 
 
 def test_a_result_after_the_deadline_is_refused(replica):
     r, host = replica
-    lease(r, host, minutes=1)
+    a = lease(r, host, minutes=1)
     later = timezone.now() + timedelta(minutes=2)
-    assert not lifecycle.report_success(
-        r.id, host_id=host.id, token="t" * 32, output={}, cpu_time=1, claimed_credit=1, now=later
-    )
+    assert not results.record_result(host, r.id, a.lease_token, {}, 1, now=later).accepted
+    assert states(r.id)[0] == ServerState.IN_PROGRESS
 
 
 def test_error_moves_in_progress_to_client_error(replica):
     r, host = replica
-    lease(r, host)
-    assert lifecycle.report_error(
-        r.id, host_id=host.id, token="t" * 32, reason="oom", now=timezone.now()
-    )
+    a = lease(r, host)
+    assert results.record_error(host, r.id, a.lease_token, "oom").accepted
     assert states(r.id) == REPLICA_TRANSITIONS["report_error"][1]
     assert Replica.objects.get(id=r.id).error_reason == "oom"
 
@@ -119,16 +109,10 @@ def test_abort_returns_the_hosts_to_tell(replica):
 
 def test_validate_states_move_only_from_init_or_inconclusive(replica):
     r, host = replica
-    lease(r, host)
-    lifecycle.report_success(
-        r.id,
-        host_id=host.id,
-        token="t" * 32,
-        output={},
-        cpu_time=1,
-        claimed_credit=1,
-        now=timezone.now(),
-    )
+    a = lease(r, host)
+    # Validated in-process right away where Celery runs so: put it back to "init".
+    results.record_result(host, r.id, a.lease_token, {}, 1)
+    Replica.objects.filter(id=r.id).update(validate_state="init")
     assert lifecycle.set_validate_state([r.id], "validate_inconclusive") == 1
     assert lifecycle.set_validate_state([r.id], "validate_valid") == 0
     assert lifecycle.set_validate_state([r.id], "resolve_valid") == 1
@@ -146,42 +130,20 @@ def test_assimilate_state_moves_in_order(replica):
     assert WorkUnit.objects.get(id=wu_id).assimilate_state == AssimilateState.DONE
 
 
-def test_flag_need_validate_waits_for_the_quorum(project_factory, host_factory):
+def test_results_ask_for_validation_once_the_quorum_is_reached(project_factory, host_factory):
     project = project_factory(min_quorum=2, target_nresults=2)
     submission.create_batch(project, project.apps.get(), [{"x": 3}], name="one")
     wu = WorkUnit.objects.get()
-    a, b = wu.replicas.order_by("id")
-    now = timezone.now()
-    for r, host in ((a, host_factory(project)), (b, host_factory(project))):
-        lifecycle.lease(
-            [r.id],
-            host_id=host.id,
-            user_id=host.user_id,
-            app_version_id=None,
-            token="t" * 32,
-            sent_at=now,
-            deadline=now + timedelta(hours=1),
-        )
-        r.host = host
-    lifecycle.report_success(
-        a.id,
-        host_id=a.host.id,
-        token="t" * 32,
-        output={"y": 9},
-        cpu_time=1,
-        claimed_credit=1,
-        now=now,
-    )
-    assert not lifecycle.flag_need_validate(wu.id)
-    lifecycle.report_success(
-        b.id,
-        host_id=b.host.id,
-        token="t" * 32,
-        output={"y": 9},
-        cpu_time=1,
-        claimed_credit=1,
-        now=now,
-    )
-    assert lifecycle.flag_need_validate(wu.id)
-    assert not lifecycle.flag_need_validate(wu.id)
-    assert WorkUnit.objects.get(id=wu.id).need_validate
+    first, second = host_factory(project), host_factory(project)
+    (a,) = scheduler.lease_replicas(first, 1)
+    (b,) = scheduler.lease_replicas(second, 1)
+
+    one = results.record_result(first, a.replica_id, a.lease_token, {"y": 9}, 1)
+    assert not one.validation_queued
+    assert WorkUnit.objects.get(id=wu.id).n_success == 1
+    two = results.record_result(second, b.replica_id, b.lease_token, {"y": 9}, 1)
+    assert two.validation_queued
+    # Flagged, or validated already where Celery runs in-process.
+    wu.refresh_from_db()
+    assert wu.n_success == 2
+    assert wu.need_validate or wu.canonical_replica_id is not None

@@ -8,6 +8,7 @@ import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from compute import feeder, submission
+from compute.dispatch.ops import Unavailable
 from compute.models import HostApp, Replica, Volunteer, WorkUnit
 from compute.scheduler import ProjectShare, allocate_slots, lease_replicas
 from compute.states import Replication, ServerState
@@ -286,6 +287,6 @@ def test_a_cache_that_fails_before_anything_is_leased_fails_the_request(
     cache.down = True
     monkeypatch.setattr(feeder, "get_queue", lambda: cache)
     host = host_factory(project, cores=4)
-    with pytest.raises(RedisConnectionError):
+    with pytest.raises(Unavailable):
         lease_replicas(host, 2)
     assert not Replica.objects.filter(host=host).exists()

@@ -1,0 +1,215 @@
+"""Candidates for one flush's leases: entries popped from the feeder's cache, the work units
+behind them, and which of them the flush's hosts and users already hold.
+
+Popping is per app and for all of the flush's requests together; what the requests do not
+take goes back to the cache after the flush commits (everything popped goes back if it
+fails). An app's cache that runs dry is refilled from the database at once, and a request
+left short pops again, a few rounds at most per app and flush.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from dataclasses import dataclass
+
+from redis.exceptions import RedisError
+
+from compute import feeder
+from compute.catalog import AppInfo
+from compute.dispatch.dialect import Dialect
+from compute.dispatch.ops import HostRef
+from compute.states import ServerState
+
+log = logging.getLogger(__name__)
+
+# A request pops a few more candidates than it wants, since some may be refused.
+OVERFETCH = 4
+MAX_ROUNDS = 4
+
+# The popped replicas still unsent, and their work units. Entries not returned are stale:
+# leased meanwhile by another process, or no longer needed.
+UNSENT = """
+SELECT r.id, w.id, w.error_mask, w.canonical_replica_id, w.hr_class, w.name, w.input{text},
+       w.delay_bound, w.replication
+FROM compute_replica r JOIN compute_workunit w ON w.id = r.workunit_id
+WHERE r.id {ids} AND r.server_state = %s
+"""
+
+HELD = """
+SELECT workunit_id, host_id, user_id FROM compute_replica
+WHERE workunit_id {wus} AND (host_id {hosts} OR user_id {users})
+"""
+
+
+@dataclass(slots=True)
+class WorkUnitRow:
+    finished: bool
+    hr_class: str
+    name: str
+    input_json: str
+    delay_bound: int
+    replication: str
+
+
+class Candidates:
+    def __init__(self, sql: Dialect, hosts: set[HostRef]) -> None:
+        self.sql = sql
+        self.queue = feeder.get_queue()
+        self.host_ids = sorted({h.id for h in hosts})
+        self.user_ids = sorted({h.user_id for h in hosts if h.user_id is not None})
+        self.pools: dict[int, deque[feeder.Entry]] = {}
+        self.popped: dict[int, list[feeder.Entry]] = {}
+        self.rounds: dict[int, int] = {}
+        self.refilled: set[int] = set()
+        self.workunits: dict[int, WorkUnitRow] = {}
+        self.unsent: set[int] = set()
+        self.seen: set[int] = set()  # replicas popped by this flush
+        self.held_by_host: set[tuple[int, int]] = set()
+        self.held_by_user: set[tuple[int, int]] = set()
+        self.classed: set[int] = set()  # work units given a platform class in this flush
+        self.failed = False  # the cache failed: requests left empty get an error, not "no work"
+
+    # --- popping ------------------------------------------------------------------------------
+
+    def prefetch(self, demand: dict[int, tuple[AppInfo, int]]) -> None:
+        """One round for every app the flush's requests want, before any is served."""
+        fresh: list[feeder.Entry] = []
+        for app_id, (_, n) in demand.items():
+            fresh += self._pop(app_id, n + OVERFETCH)
+        self._load(fresh)
+
+    def _more(self, app: AppInfo, n: int) -> bool:
+        if self.rounds.get(app.id, 0) >= MAX_ROUNDS:
+            return False
+        fresh = self._pop(app.id, n + OVERFETCH)
+        self._load(fresh)
+        return bool(fresh)
+
+    def _pop(self, app_id: int, n: int) -> list[feeder.Entry]:
+        self.rounds[app_id] = self.rounds.get(app_id, 0) + 1
+        entries: list[feeder.Entry] = []
+        try:
+            entries += self.queue.pop(app_id, n)
+            if len(entries) < n and app_id not in self.refilled:
+                # The cache ran dry: refill it now rather than wait for the periodic feeder.
+                self.refilled.add(app_id)
+                feeder.refill(app_id, queue=self.queue, sql=self.sql)
+                entries += self.queue.pop(app_id, n - len(entries))
+        except (RedisError, OSError) as e:
+            # Redis is going away: the flush's results still commit; its requests are told
+            # to retry. Entries the refill pushed are found again by the feeder.
+            log.warning("dispatch cache unavailable: %s", e)
+            self.failed = True
+            self.rounds[app_id] = MAX_ROUNDS
+        # A refill pushes every unsent replica from its cursor, those this flush popped
+        # already among them: each may be a candidate once.
+        entries = [e for e in entries if e.replica_id not in self.seen]
+        self.seen.update(e.replica_id for e in entries)
+        self.popped.setdefault(app_id, []).extend(entries)
+        pool = self.pools.get(app_id)
+        self.pools[app_id] = deque(sorted([*pool, *entries]) if pool else entries)
+        return entries
+
+    def _load(self, entries: list[feeder.Entry]) -> None:
+        if not entries:
+            return
+        sql = self.sql
+        ids, params = sql.ids(sorted({e.replica_id for e in entries}))
+        for (
+            replica_id,
+            wu_id,
+            mask,
+            canonical,
+            hr_class,
+            name,
+            input_json,
+            delay,
+            how,
+        ) in sql.execute(sql.format(UNSENT, ids=ids), [*params, ServerState.UNSENT]):
+            self.unsent.add(replica_id)
+            if wu_id not in self.workunits:
+                finished = bool(mask) or canonical is not None
+                self.workunits[wu_id] = WorkUnitRow(
+                    finished, hr_class, name, input_json, delay, how
+                )
+        wus, wu_params = sql.ids(sorted({e.workunit_id for e in entries}))
+        hosts, host_params = sql.ids(self.host_ids)
+        users, user_params = sql.ids(self.user_ids)
+        for wu_id, host_id, user_id in sql.execute(
+            sql.format(HELD, wus=wus, hosts=hosts, users=users),
+            [*wu_params, *host_params, *user_params],
+        ):
+            if host_id is not None:
+                self.held_by_host.add((host_id, wu_id))
+            if user_id is not None:
+                self.held_by_user.add((user_id, wu_id))
+
+    # --- taking -------------------------------------------------------------------------------
+
+    def take(self, app: AppInfo, host: HostRef, n: int) -> list[tuple[int, int]]:
+        """Up to ``n`` (replica, work unit) pairs of ``app`` this host may take, in the
+        cache's order."""
+        got: list[tuple[int, int]] = []
+        while True:
+            pool = self.pools.get(app.id) or deque()
+            passed: list[feeder.Entry] = []  # left for other hosts, in order
+            while pool and len(got) < n:
+                entry = pool.popleft()
+                wu = self.workunits.get(entry.workunit_id)
+                if wu is None or wu.finished or entry.replica_id not in self.unsent:
+                    continue  # stale: dropped
+                if not self._may_take(app, host, entry.workunit_id, wu):
+                    passed.append(entry)
+                    continue
+                self._hold(app, host, entry.workunit_id, wu)
+                got.append((entry.replica_id, entry.workunit_id))
+            pool.extendleft(reversed(passed))
+            self.pools[app.id] = pool
+            if len(got) >= n or not self._more(app, n - len(got)):
+                return got
+
+    def _may_take(self, app: AppInfo, host: HostRef, wu_id: int, wu: WorkUnitRow) -> bool:
+        if (host.id, wu_id) in self.held_by_host:
+            return False
+        if host.user_id is not None and (host.user_id, wu_id) in self.held_by_user:
+            return False
+        return not app.homogeneous_redundancy or wu.hr_class in ("", host.platform_class)
+
+    def _hold(self, app: AppInfo, host: HostRef, wu_id: int, wu: WorkUnitRow) -> None:
+        self.held_by_host.add((host.id, wu_id))
+        if host.user_id is not None:
+            self.held_by_user.add((host.user_id, wu_id))
+        if app.homogeneous_redundancy and wu.hr_class == "":
+            wu.hr_class = host.platform_class
+            self.classed.add(wu_id)
+
+    # --- what the lease needs -------------------------------------------------------------------
+
+    def workunit(self, wu_id: int) -> WorkUnitRow:
+        return self.workunits[wu_id]
+
+    def claimed_here(self, wu_id: int) -> bool:
+        """Was the work unit's platform class chosen by this flush (and so still to claim)?"""
+        return wu_id in self.classed
+
+    def replication(self, wu_id: int) -> str:
+        return self.workunits[wu_id].replication
+
+    # --- giving back --------------------------------------------------------------------------
+
+    def give_back(self) -> None:
+        """Return the candidates nobody took (after the flush committed)."""
+        self._push({app_id: pool for app_id, pool in self.pools.items() if pool})
+
+    def give_back_all(self) -> None:
+        """Return everything popped (the flush failed: nothing was leased)."""
+        self._push(self.popped)
+
+    def _push(self, entries: dict[int, deque[feeder.Entry] | list[feeder.Entry]]) -> None:
+        for app_id, pool in entries.items():
+            try:
+                feeder.push_back(app_id, list(pool), self.queue)
+            except Exception:
+                # The cache is a hint: the feeder's next pass finds these replicas again.
+                log.warning("%d entries not returned to the dispatch cache", len(pool))

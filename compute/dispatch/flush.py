@@ -1,0 +1,105 @@
+"""One flush: a list of ops from any number of sockets, in one transaction.
+
+Reports come first (results, errors, progress, then last-seen times), then leases, so a
+result and the request riding with it see each other: the host's in-flight count already
+excludes the replica it just returned. Results are counted on their work units last of all,
+just before the commit: those rows are shared with other processes' flushes (the other
+replicas of a work unit), and a flush holds their locks only from there to its commit. Each
+kind is a handful of set-based statements, whatever the number of ops; answers come back in
+the order of the ops.
+
+Runs on the calling thread's database connection: the writer's own thread for sockets, or
+the caller's thread (and transaction) for ``scheduler.lease_replicas`` and the
+``results`` functions.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from compute import retry
+from compute.dispatch import dialect, leasing, reports
+from compute.dispatch.candidates import Candidates
+from compute.dispatch.ops import (
+    FAILED,
+    Failed,
+    Lease,
+    Op,
+    Receipt,
+    ReportError,
+    ReportProgress,
+    ReportResult,
+    Touch,
+)
+from compute.scheduler import Assignment
+
+Answer = Receipt | list[Assignment] | Failed | None
+
+REPORTS = (
+    (ReportError, reports.record_errors),
+    (ReportProgress, reports.record_progress),
+)
+
+
+@retry.on_conflict()
+def apply(
+    ops: Sequence[Op],
+    *,
+    now: datetime | None = None,
+    rng: random.Random | None = None,
+    committed: Callable[[list[Answer]], None] | None = None,
+) -> list[Answer]:
+    """Carry out ``ops`` in one transaction and return their answers.
+
+    ``committed`` is called with the answers as soon as the transaction has committed,
+    before whatever the flush queued for after its commit (a validation request, which runs
+    at once where Celery runs in-process): hosts hear that their results are stored before
+    they hear of the credit for them."""
+    now = now or timezone.now()
+    sql = dialect.current()
+    kinds: dict[type, list[int]] = defaultdict(list)
+    for i, op in enumerate(ops):
+        kinds[type(op)].append(i)
+    answers: list[Answer] = [None] * len(ops)
+    candidates = None
+    try:
+        with transaction.atomic():
+            if committed is not None:
+                transaction.on_commit(lambda: committed(answers))
+            results = kinds.get(ReportResult, [])
+            if results:
+                recorded = reports.record_results(sql, [ops[i] for i in results], now)
+            for kind, record in REPORTS:
+                if kind in kinds:
+                    chosen = kinds[kind]
+                    for i, receipt in zip(
+                        chosen, record(sql, [ops[i] for i in chosen], now), strict=True
+                    ):
+                        answers[i] = receipt
+            if Touch in kinds:
+                reports.touch_hosts(sql, [ops[i].host_id for i in kinds[Touch]], now)
+            if Lease in kinds:
+                chosen = kinds[Lease]
+                requests = [ops[i] for i in chosen]
+                candidates = Candidates(sql, {op.host for op in requests})
+                leased = leasing.lease(sql, requests, candidates, now, rng)
+                for i, assignments in zip(chosen, leased, strict=True):
+                    answers[i] = assignments if assignments or not candidates.failed else FAILED
+            if results:
+                for i, receipt in zip(
+                    results, reports.count_results(sql, recorded, now), strict=True
+                ):
+                    answers[i] = receipt
+    except BaseException:
+        if candidates is not None:
+            candidates.give_back_all()
+        raise
+    if candidates is not None:
+        candidates.give_back()
+    return answers

@@ -1,0 +1,464 @@
+"""Leases for every request of a flush at once: BOINC's scheduler reading the feeder's cache.
+
+The rules are :mod:`compute.scheduler`'s; this module applies them with a fixed number of
+statements per flush, whatever the number of requests:
+
+1. the hosts' standing (banned, replicas held) and the signed-in volunteers' memberships;
+2. their quota records for the apps they may run (created when missing);
+3. candidates popped from the cache per app, for all requests of the app together, and the
+   work units behind them with the ones these hosts or users already hold;
+4. each request served in turn from those candidates in Python (fair share, quota,
+   homogeneous redundancy, one replica per host and per user of a work unit);
+5. one conditional UPDATE leasing everything chosen, one for the quota counters, and the
+   adaptive-replication decisions of work units leased for the first time.
+
+Candidates the hosts could not take go back into the cache; stale ones (finished work
+units, replicas leased by another process meanwhile) are dropped, since the database
+decides and the feeder brings back what is still unsent.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from compute.catalog import AppInfo, catalog
+from compute.dispatch.candidates import Candidates
+from compute.dispatch.dialect import Dialect
+from compute.dispatch.ops import HostRef, Lease
+from compute.scheduler import (
+    Assignment,
+    ProjectShare,
+    allocate_slots,
+    decide_adaptive,
+    meets_requirements,
+    serving_order,
+)
+from compute.states import REPLICA_TRANSITIONS, MembershipState, Replication, ServerState
+
+STANDING = """
+SELECT h.id, h.banned OR EXISTS (
+         SELECT 1 FROM compute_volunteer v WHERE v.user_id = h.user_id AND v.banned
+       ),
+       (SELECT count(*) FROM compute_replica r WHERE r.host_id = h.id AND r.server_state = %s)
+FROM compute_host h WHERE h.id {ids}
+"""
+
+MEMBERSHIPS = """
+SELECT user_id, project_id, resource_share, rac FROM compute_membership
+WHERE user_id {ids} AND state = %s AND no_more_work = false ORDER BY id
+"""
+
+QUOTAS = """
+WITH {rows}
+SELECT q.host_id, q.app_id, q.consecutive_valid, q.daily_quota, q.jobs_today, q.quota_day
+FROM compute_hostapp q JOIN v ON q.host_id = v.v_host AND q.app_id = v.v_app
+"""
+
+CREATE_QUOTAS = """
+WITH {rows}
+INSERT INTO compute_hostapp (host_id, app_id, consecutive_valid, daily_quota, jobs_today, quota_day)
+SELECT v.v_host, v.v_app, 0, v.v_quota, 0, %s FROM v WHERE true
+ON CONFLICT (host_id, app_id) DO NOTHING
+"""
+
+LEASE = """
+WITH {rows}
+UPDATE compute_replica AS r
+SET server_state = %s, outcome = %s, validate_state = %s, host_id = v.v_host,
+    user_id = v.v_user, app_version_id = v.v_version, lease_token = v.v_token, sent_at = %s,
+    deadline = v.v_deadline
+FROM v
+WHERE r.id {ids} AND r.id = v.v_id AND r.server_state = %s AND r.outcome = %s
+  AND r.validate_state = %s
+RETURNING id, host_id
+"""
+
+LEASE_COLUMNS = (
+    ("v_id", "bigint"),
+    ("v_host", "bigint"),
+    ("v_user", "bigint"),
+    ("v_version", "bigint"),
+    ("v_token", "text"),
+    ("v_deadline", "timestamptz"),
+)
+
+COUNT_JOBS = """
+WITH {rows}
+UPDATE compute_hostapp
+SET jobs_today = CASE WHEN quota_day = %s THEN jobs_today + v.v_n ELSE v.v_n END, quota_day = %s
+FROM v WHERE host_id = v.v_host AND app_id = v.v_app
+"""
+
+CLAIM_CLASS = """
+WITH {rows}
+UPDATE compute_workunit SET hr_class = v.v_class
+FROM v WHERE id {ids} AND id = v.v_wu AND hr_class = ''
+"""
+
+ADAPTIVE = """
+UPDATE compute_workunit SET replication = %s, spot_check = %s
+WHERE id {ids} AND replication = %s
+"""
+
+ESCALATE = """
+UPDATE compute_workunit
+SET replication = %s, min_quorum = %s, target_nresults = %s, transition_time = %s
+WHERE id {ids} AND replication <> %s
+"""
+
+
+@dataclass
+class Quota:
+    """A host's record with an app (BOINC's host_app_version), as this flush sees it."""
+
+    consecutive_valid: int
+    daily_quota: int
+    jobs_today: int
+    quota_day: date
+
+    def left_today(self, cores: int, today: date) -> int:
+        used = self.jobs_today if self.quota_day == today else 0
+        return max(0, self.daily_quota * max(1, cores) - used)
+
+    def count(self, n: int, today: date) -> None:
+        self.jobs_today = (self.jobs_today if self.quota_day == today else 0) + n
+        self.quota_day = today
+
+
+@dataclass
+class Request:
+    op: Lease
+    index: int
+    room: int  # replicas the host may still take (prefetch limit, this flush included)
+    apps: dict[int, list[AppInfo]]  # project -> the apps of it the host can run
+    shares: list[ProjectShare]
+    token: str
+    chosen: list[tuple[AppInfo, int, int]]  # (app, replica id, work unit id)
+
+
+def lease(
+    sql: Dialect,
+    ops: Sequence[Lease],
+    candidates: Candidates,
+    now: datetime,
+    rng: random.Random | None,
+) -> list[list[Assignment]]:
+    """Lease for every request in ``ops``; the caller owns the transaction and hands the
+    candidates no request took back to the cache once it has committed (or all of them,
+    if it failed)."""
+    answers: list[list[Assignment]] = [[] for _ in ops]
+    requests = _requests(sql, ops)
+    if not requests:
+        return answers
+    today = now.date()
+    quotas = _quotas(sql, requests, today)
+    candidates.prefetch(_demand(requests, quotas, today))
+    for request in requests:
+        _serve(request, candidates, quotas, today)
+    chosen = _claim_classes(sql, requests, candidates)
+    leased = _write_leases(sql, candidates, chosen, now)
+    _count_jobs(sql, requests, leased, today)
+    _adaptive(sql, requests, candidates, leased, quotas, now, rng)
+    for request in requests:
+        answers[request.index] = [
+            _assignment(candidates, app, replica_id, wu_id, request.token, now)
+            for app, replica_id, wu_id in request.chosen
+            if (replica_id, request.op.host.id) in leased
+        ]
+    return answers
+
+
+def _demand(
+    requests: list[Request], quotas: dict[tuple[int, int], Quota], today: date
+) -> dict[int, tuple[AppInfo, int]]:
+    """How many candidates to pop per app for the whole flush: each request's first-pass
+    slots, on the first app of each project it may still use today. Shortfalls pop more."""
+    demand: dict[int, tuple[AppInfo, int]] = {}
+    for r in requests:
+        host = r.op.host
+        for project_id, slots in allocate_slots(r.room, r.shares):
+            for app in r.apps[project_id]:
+                if slots > 0 and quotas[(host.id, app.id)].left_today(host.cores, today) > 0:
+                    demand[app.id] = (app, demand.get(app.id, (app, 0))[1] + slots)
+                    break
+    return demand
+
+
+def _requests(sql: Dialect, ops: Sequence[Lease]) -> list[Request]:
+    """The requests that may lease anything: host not banned, room under its prefetch
+    limit, projects with runnable apps."""
+    wanting = [(i, op) for i, op in enumerate(ops) if op.want > 0]
+    if not wanting:
+        return []
+    ids, params = sql.ids(sorted({op.host.id for _, op in wanting}))
+    standing = {
+        host_id: None if banned else held
+        for host_id, banned, held in sql.execute(
+            sql.format(STANDING, ids=ids), [ServerState.IN_PROGRESS, *params]
+        )
+    }
+    memberships = _memberships(sql, {op.host.user_id for _, op in wanting} - {None})
+    prefetch = settings.COMPUTE["PREFETCH_PER_CORE"]
+    requests = []
+    for i, op in wanting:
+        host = op.host
+        held = standing.get(host.id)
+        if held is None:
+            continue
+        room = prefetch * host.cores - held
+        if room <= 0:
+            continue
+        # Two sockets of one host in one flush: the second sees what the first took.
+        standing[host.id] = held + min(room, op.want)
+        shares = _shares(host, memberships)
+        apps: dict[int, list[AppInfo]] = defaultdict(list)
+        for app in catalog.for_projects({s.project_id for s in shares}):
+            if meets_requirements(host, app):
+                apps[app.project_id].append(app)
+        shares = [s for s in shares if apps.get(s.project_id)]
+        if shares:
+            requests.append(
+                Request(op, i, min(room, op.want), apps, shares, secrets.token_hex(16), [])
+            )
+    return requests
+
+
+def _memberships(sql: Dialect, user_ids: set[int]) -> dict[int, list[tuple[int, float, float]]]:
+    per_user: dict[int, list[tuple[int, float, float]]] = defaultdict(list)
+    if user_ids:
+        ids, params = sql.ids(sorted(user_ids))
+        for user_id, project_id, share, rac in sql.execute(
+            sql.format(MEMBERSHIPS, ids=ids), [*params, MembershipState.ACTIVE]
+        ):
+            per_user[user_id].append((project_id, float(share), rac))
+    return per_user
+
+
+def _shares(host: HostRef, memberships: dict[int, list]) -> list[ProjectShare]:
+    """The projects a host works for: its user's active memberships (those named, if any),
+    or, for an anonymous host (an embedded plugin), the projects it named."""
+    if host.user_id is None:
+        return [ProjectShare(p, 100.0, 0.0) for p in host.project_ids or ()]
+    named = None if host.project_ids is None else set(host.project_ids)
+    return [
+        ProjectShare(p, share, rac)
+        for p, share, rac in memberships.get(host.user_id, ())
+        if named is None or p in named
+    ]
+
+
+def _quotas(sql: Dialect, requests: list[Request], today: date) -> dict[tuple[int, int], Quota]:
+    """Each host's quota records for the apps it may run, created with the project's quota
+    when missing."""
+    wanted = {
+        (r.op.host.id, app.id): app.daily_quota_per_core
+        for r in requests
+        for apps in r.apps.values()
+        for app in apps
+    }
+    quotas = _read_quotas(sql, list(wanted))
+    missing = [(h, a, wanted[(h, a)]) for h, a in wanted if (h, a) not in quotas]
+    if missing:
+        cte, params = sql.rows(
+            "v", (("v_host", "bigint"), ("v_app", "bigint"), ("v_quota", "bigint")), missing
+        )
+        sql.execute(sql.format(CREATE_QUOTAS, rows=cte), [*params, today])
+        quotas.update(_read_quotas(sql, [(h, a) for h, a, _ in missing]))
+    return quotas
+
+
+def _read_quotas(sql: Dialect, pairs: list[tuple[int, int]]) -> dict[tuple[int, int], Quota]:
+    cte, params = sql.rows("v", (("v_host", "bigint"), ("v_app", "bigint")), pairs)
+    return {
+        (host, app): Quota(valid, quota, jobs, sql.read_date(day))
+        for host, app, valid, quota, jobs, day in sql.execute(sql.format(QUOTAS, rows=cte), params)
+    }
+
+
+def _serve(
+    request: Request, candidates: Candidates, quotas: dict[tuple[int, int], Quota], today: date
+) -> None:
+    host, want = request.op.host, request.room
+    for project_id, slots in serving_order(want, request.shares):
+        goal = min(want, len(request.chosen) + slots)
+        for app in request.apps[project_id]:
+            missing = goal - len(request.chosen)
+            if missing <= 0:
+                break
+            quota = quotas[(host.id, app.id)]
+            take = min(missing, quota.left_today(host.cores, today))
+            if take > 0:
+                got = candidates.take(app, host, take)
+                quota.count(len(got), today)
+                request.chosen += [(app, replica_id, wu_id) for replica_id, wu_id in got]
+
+
+def _claim_classes(
+    sql: Dialect, requests: list[Request], candidates: Candidates
+) -> list[tuple[Request, AppInfo, int, int]]:
+    """Homogeneous redundancy: claim unclassed work units for the platform class of the host
+    that takes their first replica. A concurrent claim by another class (another process)
+    wins the race, and those replicas are not leased."""
+    claims = {
+        wu_id: r.op.host.platform_class
+        for r in requests
+        for app, _, wu_id in r.chosen
+        if app.homogeneous_redundancy and candidates.claimed_here(wu_id)
+    }
+    classes: dict[int, str] = {}
+    if claims:
+        cte, params = sql.rows(
+            "v", (("v_wu", "bigint"), ("v_class", "text")), sorted(claims.items())
+        )
+        ids, id_params = sql.ids(sorted(claims))
+        sql.execute(sql.format(CLAIM_CLASS, rows=cte, ids=ids), [*params, *id_params])
+        ids, params = sql.ids(sorted(claims))
+        classes = dict(
+            sql.execute(f"SELECT id, hr_class FROM compute_workunit WHERE id {ids}", params)
+        )
+    chosen = []
+    for r in requests:
+        for app, replica_id, wu_id in r.chosen:
+            if wu_id in classes and classes[wu_id] != r.op.host.platform_class:
+                continue
+            chosen.append((r, app, replica_id, wu_id))
+    return chosen
+
+
+def _write_leases(
+    sql: Dialect,
+    candidates: Candidates,
+    chosen: list[tuple[Request, AppInfo, int, int]],
+    now: datetime,
+) -> set[tuple[int, int]]:
+    """Lease what the requests chose; the (replica, host) pairs that took effect."""
+    if not chosen:
+        return set()
+    rows = [
+        (
+            replica_id,
+            r.op.host.id,
+            r.op.host.user_id,
+            app.version_id,
+            r.token,
+            now + timedelta(seconds=candidates.workunit(wu_id).delay_bound),
+        )
+        for r, app, replica_id, wu_id in chosen
+    ]
+    try:
+        with transaction.atomic():
+            return _lease_rows(sql, rows, now)
+    except IntegrityError:
+        # Another process leased a replica of one of these work units to the same host or
+        # user meanwhile (the database refuses a second): lease one by one, skipping those.
+        leased: set[tuple[int, int]] = set()
+        for row in rows:
+            try:
+                with transaction.atomic():
+                    leased |= _lease_rows(sql, [row], now)
+            except IntegrityError:
+                continue
+        return leased
+
+
+def _lease_rows(sql: Dialect, rows: list[tuple], now: datetime) -> set[tuple[int, int]]:
+    """Lease the rows; the (replica, host) pairs that took effect."""
+    cte, params = sql.rows("v", LEASE_COLUMNS, rows)
+    ids, id_params = sql.ids(sorted({row[0] for row in rows}))
+    source, target = REPLICA_TRANSITIONS["lease"]
+    return {
+        (replica_id, host_id)
+        for replica_id, host_id in sql.execute(
+            sql.format(LEASE, rows=cte, ids=ids), [*params, *target, now, *id_params, *source]
+        )
+    }
+
+
+def _count_jobs(
+    sql: Dialect, requests: list[Request], leased: set[tuple[int, int]], today: date
+) -> None:
+    per_pair: dict[tuple[int, int], int] = defaultdict(int)
+    for r in requests:
+        for app, replica_id, _ in r.chosen:
+            if (replica_id, r.op.host.id) in leased:
+                per_pair[(r.op.host.id, app.id)] += 1
+    if per_pair:
+        cte, params = sql.rows(
+            "v",
+            (("v_host", "bigint"), ("v_app", "bigint"), ("v_n", "bigint")),
+            [(h, a, n) for (h, a), n in sorted(per_pair.items())],
+        )
+        sql.execute(sql.format(COUNT_JOBS, rows=cte), [*params, today, today])
+
+
+def _adaptive(
+    sql: Dialect,
+    requests: list[Request],
+    candidates: Candidates,
+    leased: set[tuple[int, int]],
+    quotas: dict[tuple[int, int], Quota],
+    now: datetime,
+    rng: random.Random | None,
+) -> None:
+    for r in requests:
+        per_app: dict[int, tuple[AppInfo, list[int]]] = {}
+        for app, replica_id, wu_id in r.chosen:
+            if (replica_id, r.op.host.id) in leased and candidates.replication(wu_id) == (
+                Replication.ADAPTIVE_PENDING
+            ):
+                per_app.setdefault(app.id, (app, []))[1].append(wu_id)
+        for app, wu_ids in per_app.values():
+            valid = quotas[(r.op.host.id, app.id)].consecutive_valid
+            decisions = decide_adaptive(app, wu_ids, valid, rng)
+            for ids, spot_check in ((decisions.alone, False), (decisions.checked, True)):
+                if ids:
+                    in_ids, params = sql.ids(ids)
+                    sql.execute(
+                        sql.format(ADAPTIVE, ids=in_ids),
+                        [Replication.UNREPLICATED, spot_check, *params,
+                         Replication.ADAPTIVE_PENDING],
+                    )  # fmt: skip
+            if decisions.replicated:
+                _escalate(sql, app, decisions.replicated, now)
+
+
+def _escalate(sql: Dialect, app: AppInfo, workunit_ids: list[int], now: datetime) -> None:
+    from compute.tasks import transition_workunits
+
+    ids, params = sql.ids(workunit_ids)
+    sql.execute(
+        sql.format(ESCALATE, ids=ids),
+        [Replication.ESCALATED, app.min_quorum, app.target_nresults, now, *params,
+         Replication.ESCALATED],
+    )  # fmt: skip
+    transaction.on_commit(lambda: transition_workunits.delay(workunit_ids), robust=True)
+
+
+def _assignment(
+    candidates: Candidates, app: AppInfo, replica_id: int, wu_id: int, token: str, now: datetime
+) -> Assignment:
+    wu = candidates.workunit(wu_id)
+    return Assignment(
+        replica_id=replica_id,
+        workunit_id=wu_id,
+        name=wu.name,
+        project_slug=app.project_slug,
+        app_id=app.id,
+        app_name=app.name,
+        version=app.version or 0,
+        kernel_url=app.kernel_url,
+        kernel_sha256=app.kernel_sha256,
+        wasm_url=app.wasm_url,
+        wasm_sha256=app.wasm_sha256,
+        input_json=wu.input_json,
+        deadline=now + timedelta(seconds=wu.delay_bound),
+        lease_token=token,
+    )
