@@ -12,17 +12,24 @@ from __future__ import annotations
 import logging
 import traceback
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from compute import lifecycle, retry
+from compute.dispatch import dialect
 from compute.dotted import resolve
-from compute.models import AssimilatedOutput, Batch, WorkUnit
-from compute.states import AssimilateState, BatchState, ServerState
+from compute.models import AssimilatedOutput, WorkUnit
+from compute.states import (
+    ASSIMILATE_TRANSITIONS,
+    FILE_DELETE_TRANSITIONS,
+    AssimilateState,
+    BatchState,
+    ServerState,
+)
 
 log = logging.getLogger(__name__)
 
@@ -44,14 +51,71 @@ def store_output(workunit: WorkUnit, output: object) -> None:
 BATCH = 200
 DEFAULT_HANDLER = "compute.assimilation.store_output"
 
+PENDING = "SELECT id FROM compute_workunit WHERE assimilate_state = %s ORDER BY id LIMIT %s"
+
+LOCK = """
+SELECT id, app_id, project_id, batch_id, name, error_mask, canonical_replica_id
+FROM compute_workunit WHERE id {ids} AND assimilate_state = %s ORDER BY id {lock_skip}
+"""
+
+HANDLERS = "SELECT id, assimilator_path FROM compute_app WHERE id {ids}"
+
+# The default handler for a batch: the canonical output is copied by the database, never
+# passed through Python. Outputs already stored are kept.
+STORE_OUTPUTS = """
+WITH {rows}
+INSERT INTO compute_assimilatedoutput
+    (project_id, batch_id, workunit_id, name, input, output, created_at)
+SELECT v.v_project, v.v_batch, v.v_wu, v.v_name, w.input, r.output, %s
+FROM v JOIN compute_workunit w ON w.id = v.v_wu JOIN compute_replica r ON r.id = v.v_canonical
+WHERE w.id {wus} AND r.id {ids}
+ON CONFLICT (workunit_id) DO NOTHING
+"""
+
+DONE = """
+UPDATE compute_workunit SET assimilate_state = %s, assimilated_at = %s, assimilate_error = ''
+WHERE id {ids} AND assimilate_state = %s
+"""
+
+STILL_OUT = (
+    "SELECT DISTINCT workunit_id FROM compute_replica "
+    "WHERE workunit_id {ids} AND server_state IN (%s, %s)"
+)
+
+FILES_READY = """
+UPDATE compute_workunit SET file_delete_state = %s WHERE id {ids} AND file_delete_state = %s
+"""
+
+LOCK_BATCHES = "SELECT id FROM compute_batch WHERE id {ids} ORDER BY id {lock}"
+
+COUNT_BATCHES = """
+WITH {rows}
+UPDATE compute_batch SET n_assimilated = n_assimilated + v.v_assimilated,
+                         n_errored = n_errored + v.v_errored
+FROM v WHERE id = v.v_batch
+"""
+
+COMPLETE_BATCHES = """
+UPDATE compute_batch SET state = %s, completed_at = %s
+WHERE id {ids} AND state = %s AND n_workunits <= n_assimilated + n_errored
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Ready:
+    id: int
+    app_id: int
+    project_id: int
+    batch_id: int | None
+    name: str
+    error_mask: int
+    canonical_replica_id: int | None
+
 
 def assimilate_pending(limit: int | None = None, now: datetime | None = None) -> int:
     limit = limit or settings.COMPUTE["SWEEP_BATCH"]
-    ids = list(
-        WorkUnit.objects.filter(assimilate_state=AssimilateState.READY)
-        .order_by("id")
-        .values_list("id", flat=True)[:limit]
-    )
+    sql = dialect.current()
+    ids = [row[0] for row in sql.execute(PENDING, [AssimilateState.READY, limit])]
     done = 0
     for start in range(0, len(ids), BATCH):
         outcomes = assimilate_workunits(ids[start : start + BATCH], now)
@@ -69,82 +133,95 @@ def assimilate_workunits(workunit_ids: list[int], now: datetime | None = None) -
     skipped. The default handler's outputs are written with one statement; other handlers
     run once per work unit, each in a savepoint so one failure does not undo the others."""
     now = now or timezone.now()
+    sql = dialect.current()
     with transaction.atomic():
-        workunits = list(
-            WorkUnit.objects.select_for_update(of=("self",), no_key=True, skip_locked=True)
-            .select_related("app", "canonical_replica")
-            .filter(id__in=workunit_ids, assimilate_state=AssimilateState.READY)
-            .order_by("id")
-        )
+        ids, params = sql.ids(workunit_ids)
+        ready = [
+            Ready(*row)
+            for row in sql.execute(sql.format(LOCK, ids=ids), [*params, AssimilateState.READY])
+        ]
+        if not ready:
+            return {}
+        app_ids, params = sql.ids(sorted({wu.app_id for wu in ready}))
+        handler_of = dict(sql.execute(sql.format(HANDLERS, ids=app_ids), params))
         outcomes: dict[int, str] = {}
         bulk = [
-            wu
-            for wu in workunits
-            if not wu.error_mask and wu.app.assimilator_path == DEFAULT_HANDLER
+            wu for wu in ready if not wu.error_mask and handler_of[wu.app_id] == DEFAULT_HANDLER
         ]
-        store_outputs(bulk)
-        for wu in bulk:
-            outcomes[wu.id] = "done"
-        for wu in workunits:
-            if wu.id in outcomes:
-                continue
-            if wu.error_mask:
+        if bulk:
+            cte, params = sql.rows(
+                "v",
+                (("v_wu", "bigint"), ("v_project", "bigint"), ("v_batch", "bigint"),
+                 ("v_name", "text"), ("v_canonical", "bigint")),
+                [(wu.id, wu.project_id, wu.batch_id, wu.name, wu.canonical_replica_id)
+                 for wu in bulk],
+            )  # fmt: skip
+            wus, wu_params = sql.ids([wu.id for wu in bulk])
+            ids, id_params = sql.ids([wu.canonical_replica_id for wu in bulk])
+            sql.execute(
+                sql.format(STORE_OUTPUTS, rows=cte, wus=wus, ids=ids),
+                [*params, now, *wu_params, *id_params],
+            )
+        for wu in ready:
+            if wu.error_mask or handler_of[wu.app_id] == DEFAULT_HANDLER:
                 outcomes[wu.id] = "done"
-                continue
-            try:
-                with transaction.atomic():
-                    resolve(wu.app.assimilator_path)(wu, wu.canonical_replica.output)
-            except Exception as e:
-                outcomes[wu.id] = _record_failure(wu, e)
-                continue
-            outcomes[wu.id] = "done"
-        finished = [wu for wu in workunits if outcomes[wu.id] == "done"]
-        _finish(finished, now)
+        custom = [wu.id for wu in ready if wu.id not in outcomes]
+        if custom:
+            outcomes.update(_run_handlers(custom, handler_of))
+        _finish(sql, [wu for wu in ready if outcomes[wu.id] == "done"], now)
         return outcomes
 
 
-def store_outputs(workunits: list[WorkUnit]) -> None:
-    """The default handler for a batch: one insert (outputs already stored are kept)."""
-    AssimilatedOutput.objects.bulk_create(
-        [
-            AssimilatedOutput(
-                workunit_id=wu.id,
-                project_id=wu.project_id,
-                batch_id=wu.batch_id,
-                name=wu.name,
-                input=wu.input,
-                output=wu.canonical_replica.output,
-            )
-            for wu in workunits
-        ],
-        ignore_conflicts=True,
-    )
+def _run_handlers(workunit_ids: list[int], handler_of: dict[int, str]) -> dict[int, str]:
+    """Handlers other than the default get the work unit and its canonical output."""
+    outcomes = {}
+    for wu in WorkUnit.objects.select_related("canonical_replica").filter(id__in=workunit_ids):
+        try:
+            with transaction.atomic():
+                resolve(handler_of[wu.app_id])(wu, wu.canonical_replica.output)
+        except Exception as e:
+            outcomes[wu.id] = _record_failure(wu, e)
+            continue
+        outcomes[wu.id] = "done"
+    return outcomes
 
 
-def _finish(workunits: list[WorkUnit], now: datetime) -> None:
+def _finish(sql: dialect.Dialect, workunits: list[Ready], now: datetime) -> None:
     if not workunits:
         return
-    ids = [wu.id for wu in workunits]
-    lifecycle.move_assimilate_states(ids, "done", assimilated_at=now, assimilate_error="")
-    still_out = set(
-        WorkUnit.objects.filter(
-            id__in=ids, replicas__server_state__in=[ServerState.UNSENT, ServerState.IN_PROGRESS]
-        ).values_list("id", flat=True)
-    )
-    lifecycle.move_file_delete_state(
-        WorkUnit.objects.filter(id__in=[i for i in ids if i not in still_out]), "ready"
-    )
+    done = [wu.id for wu in workunits]
+    ids, params = sql.ids(done)
+    source, target = ASSIMILATE_TRANSITIONS["done"]
+    sql.execute(sql.format(DONE, ids=ids), [target, now, *params, source])
+    still_out = {
+        row[0]
+        for row in sql.execute(
+            sql.format(STILL_OUT, ids=ids), [*params, ServerState.UNSENT, ServerState.IN_PROGRESS]
+        )
+    }
+    source, target = FILE_DELETE_TRANSITIONS["ready"]
+    files, params = sql.ids([i for i in done if i not in still_out])
+    sql.execute(sql.format(FILES_READY, ids=files), [target, *params, source])
     per_batch: dict[int, Counter] = defaultdict(Counter)
     for wu in workunits:
         if wu.batch_id:
-            per_batch[wu.batch_id]["n_errored" if wu.error_mask else "n_assimilated"] += 1
-    for batch_id, counts in sorted(per_batch.items()):
-        Batch.objects.filter(id=batch_id).update(**{k: F(k) + n for k, n in counts.items()})
-        Batch.objects.filter(
-            id=batch_id,
-            state=BatchState.IN_PROGRESS,
-            n_workunits__lte=F("n_assimilated") + F("n_errored"),
-        ).update(state=BatchState.COMPLETED, completed_at=now)
+            per_batch[wu.batch_id]["errored" if wu.error_mask else "assimilated"] += 1
+    if not per_batch:
+        return
+    # Batches are locked in id order first: two assimilators never wait on each other in a
+    # cycle.
+    batch_ids, params = sql.ids(sorted(per_batch))
+    sql.execute(sql.format(LOCK_BATCHES, ids=batch_ids), params)
+    cte, rows = sql.rows(
+        "v",
+        (("v_batch", "bigint"), ("v_assimilated", "bigint"), ("v_errored", "bigint")),
+        [(b, c["assimilated"], c["errored"]) for b, c in sorted(per_batch.items())],
+    )
+    sql.execute(sql.format(COUNT_BATCHES, rows=cte), rows)
+    sql.execute(
+        sql.format(COMPLETE_BATCHES, ids=batch_ids),
+        [BatchState.COMPLETED, now, *params, BatchState.IN_PROGRESS],
+    )
 
 
 def _record_failure(wu: WorkUnit, error: Exception) -> str:

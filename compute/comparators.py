@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from compute.dotted import resolve
 from compute.models import App, Comparator
+
+if TYPE_CHECKING:
+    from compute.verdicts import AppPolicy
 
 
 def exact(a: Any, b: Any) -> bool:
@@ -43,7 +46,7 @@ def numeric(a: Any, b: Any, tolerance: float) -> bool:
     return type(a) is type(b) and a == b
 
 
-def for_app(app: App) -> Callable[[Any, Any], bool]:
+def for_app(app: App | AppPolicy) -> Callable[[Any, Any], bool]:
     if app.comparator == Comparator.NUMERIC:
         tolerance = app.tolerance
         return lambda a, b: numeric(a, b, tolerance)

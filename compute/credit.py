@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import F, Sum
 from django.db.models.functions import Exp
 
@@ -81,52 +81,85 @@ class Grant:
     sent_at: datetime | None
 
 
+LEDGER = """
+WITH {rows}
+INSERT INTO compute_creditentry
+    (replica_id, workunit_id, project_id, host_id, user_id, amount, granted_at, folded)
+SELECT v.v_replica, v.v_wu, v.v_project, v.v_host, v.v_user, v.v_amount, %s, false FROM v WHERE true
+ON CONFLICT (replica_id) DO NOTHING
+RETURNING replica_id
+"""
+
+LEDGER_COLUMNS = (
+    ("v_replica", "bigint"),
+    ("v_wu", "bigint"),
+    ("v_project", "bigint"),
+    ("v_host", "bigint"),
+    ("v_user", "bigint"),
+    ("v_amount", "float8"),
+)
+
+# Totals are read and locked in a fixed order (hosts, volunteers, memberships; each by id)
+# with FOR NO KEY UPDATE, so concurrent validations neither deadlock nor block the
+# foreign-key checks of leases; each table is then written with one statement.
+TOTALS = {
+    "host": (
+        "SELECT id, total_credit, rac, rac_time FROM compute_host WHERE id {ids} "
+        "ORDER BY id {lock}",
+        "UPDATE compute_host SET total_credit = v.v_total, rac = v.v_rac, rac_time = v.v_time "
+        "FROM v WHERE id = v.v_key",
+    ),
+    "volunteer": (
+        "SELECT user_id, total_credit, rac, rac_time FROM compute_volunteer "
+        "WHERE user_id {ids} ORDER BY user_id {lock}",
+        "UPDATE compute_volunteer SET total_credit = v.v_total, rac = v.v_rac, "
+        "rac_time = v.v_time FROM v WHERE user_id = v.v_key",
+    ),
+    "membership": (
+        "SELECT id, total_credit, rac, rac_time, user_id, project_id FROM compute_membership "
+        "WHERE user_id {ids} ORDER BY id {lock}",
+        "UPDATE compute_membership SET total_credit = v.v_total, rac = v.v_rac, "
+        "rac_time = v.v_time FROM v WHERE id = v.v_key",
+    ),
+}
+
+TOTAL_COLUMNS = (
+    ("v_key", "bigint"),
+    ("v_total", "float8"),
+    ("v_rac", "float8"),
+    ("v_time", "float8"),
+)
+
+
 def grant(grants: Iterable[Grant], now: datetime) -> list[Grant]:
     """Write ledger entries and add them to host, volunteer and membership totals.
 
     Returns the grants that took effect; one whose replica was already credited is skipped
     (the unique ledger row refuses it) and changes nothing. Must run inside a transaction.
     """
+    from compute.dispatch import dialect
+
     grants = list(grants)
     if not grants:
         return []
-    entries = [
-        CreditEntry(
-            replica_id=g.replica_id,
-            workunit_id=g.workunit_id,
-            project_id=g.project_id,
-            host_id=g.host_id,
-            user_id=g.user_id,
-            amount=g.amount,
-            granted_at=now,
-        )
-        for g in grants
-    ]
-    try:
-        with transaction.atomic():
-            CreditEntry.objects.bulk_create(entries)
-        done = grants
-    except IntegrityError:
-        # Some replica was credited already: go one by one so only that one is skipped.
-        done = []
-        for g, entry in zip(grants, entries, strict=True):
-            try:
-                with transaction.atomic():
-                    entry.pk = None
-                    entry.save(force_insert=True)
-            except IntegrityError:
-                continue
-            done.append(g)
-    _add_to_totals(done, now.timestamp())
+    sql = dialect.current()
+    cte, params = sql.rows(
+        "v",
+        LEDGER_COLUMNS,
+        [
+            (g.replica_id, g.workunit_id, g.project_id, g.host_id, g.user_id, g.amount)
+            for g in grants
+        ],
+    )
+    written = {row[0] for row in sql.execute(sql.format(LEDGER, rows=cte), [*params, now])}
+    done = [g for g in grants if g.replica_id in written]
+    _add_to_totals(sql, done, now.timestamp())
     if done:
         signals.credit_granted.send(sender=Grant, grants=done, now=now)
     return done
 
 
-def _add_to_totals(grants: list[Grant], now: float) -> None:
-    # Rows are locked in a fixed order (hosts, volunteers, memberships; each by id) with
-    # FOR NO KEY UPDATE, so concurrent validations neither deadlock nor block the foreign-key
-    # checks of leases, and each table is written with one bulk update.
+def _add_to_totals(sql, grants: list[Grant], now: float) -> None:
     per_host: dict[int, list[Grant]] = defaultdict(list)
     per_user: dict[int, list[Grant]] = defaultdict(list)
     per_membership: dict[tuple[int, int], list[Grant]] = defaultdict(list)
@@ -137,45 +170,37 @@ def _add_to_totals(grants: list[Grant], now: float) -> None:
             per_user[g.user_id].append(g)
             per_membership[(g.user_id, g.project_id)].append(g)
     if per_host:
-        hosts = list(
-            Host.objects.select_for_update(no_key=True).filter(id__in=per_host).order_by("id")
-        )
-        _bulk_apply(Host, hosts, lambda h: per_host[h.id], now)
+        _apply(sql, "host", per_host, lambda row: row[0], now)
     if per_user:
+        # The first credit of a volunteer, or of a volunteer in a project, creates its row.
         Volunteer.objects.bulk_create(
             [Volunteer(user_id=u) for u in per_user], ignore_conflicts=True
         )
-        volunteers = list(
-            Volunteer.objects.select_for_update(no_key=True)
-            .filter(user_id__in=per_user)
-            .order_by("user_id")
-        )
-        _bulk_apply(Volunteer, volunteers, lambda v: per_user[v.user_id], now)
-    if per_membership:
         Membership.objects.bulk_create(
             [Membership(user_id=u, project_id=p) for u, p in per_membership],
             ignore_conflicts=True,
         )
-        users = {u for u, _ in per_membership}
-        memberships = [
-            m
-            for m in Membership.objects.select_for_update(no_key=True)
-            .filter(user_id__in=users, project_id__in={p for _, p in per_membership})
-            .order_by("id")
-            if (m.user_id, m.project_id) in per_membership
-        ]
-        _bulk_apply(
-            Membership, memberships, lambda m: per_membership[(m.user_id, m.project_id)], now
-        )
+        _apply(sql, "volunteer", per_user, lambda row: row[0], now)
+        _apply(sql, "membership", per_membership, lambda row: (row[4], row[5]), now, per_user)
 
 
-def _bulk_apply(model, rows: list, grants_of, now: float) -> None:
-    for row in rows:
-        for g in grants_of(row):
+def _apply(sql, table: str, grants_of: dict, key_of, now: float, ids: dict | None = None) -> None:
+    read, write = TOTALS[table]
+    in_ids, params = sql.ids(sorted(ids or grants_of))
+    rows = []
+    for row in sql.execute(sql.format(read, ids=in_ids), params):
+        grants = grants_of.get(key_of(row))
+        if not grants:
+            continue
+        total, rac, rac_time = row[1], row[2], row[3]
+        for g in grants:
             start = g.sent_at.timestamp() if g.sent_at else now
-            row.rac, row.rac_time = update_average(row.rac, row.rac_time, g.amount, start, now)
-            row.total_credit += g.amount
-    model.objects.bulk_update(rows, ["total_credit", "rac", "rac_time"], batch_size=500)
+            rac, rac_time = update_average(rac, rac_time, g.amount, start, now)
+            total += g.amount
+        rows.append((row[0], total, rac, rac_time))
+    if rows:
+        cte, params = sql.rows("v", TOTAL_COLUMNS, rows)
+        sql.execute(sql.format("WITH {rows} " + write, rows=cte), params)
 
 
 def fold_project_credit(limit: int | None = None, now: float | None = None) -> int:
