@@ -3,9 +3,11 @@ host speaking the real protocol (docs/protocol.md).
 
 A volunteer says hello (naming the project, with the Origin of the server's own pages),
 keeps up to ``prefetch`` tasks held by requesting what it lacks once it holds half or
-fewer (as the browser client does), "computes" each task in turn by
+fewer (as the browser client does: the request rides on the result that brings it down to
+half, ``result.request``, answered in the result's ack, and goes on its own only when there
+is no result to send), "computes" each task in turn by
 sleeping ``task_seconds`` (one core), answers with the app's reference output and
-``cpu_time = task_seconds``, and asks again after min(retry_after, 1 s) when an assign is
+``cpu_time = task_seconds``, and asks again after min(retry_after, 1 s) when an answer is
 empty. It stays under the server's message rate (from ``welcome.limits``), re-sends results
 after a ``rate_limited`` or ``server_error`` answer, and reconnects as the same host (its
 signed token) if the connection drops, carrying on with ``welcome.resume``. Given several
@@ -47,7 +49,7 @@ from bench.harness.workload import double
 VERSION = 1
 USER_AGENT = "socialgrid-bench/1"
 WELCOME_TIMEOUT = 60.0
-REQUEST_TIMEOUT = 30.0  # no assign for this long: the request was lost, ask again
+REQUEST_TIMEOUT = 30.0  # no answer for this long: the request was lost, ask again
 MAX_RETRY_WAIT = 1.0  # the bench caps an empty assign's retry_after at this
 RESEND_AFTER = 2.0
 RECONNECT_AFTER = 1.0
@@ -72,11 +74,17 @@ class Reconnect:
 
 @dataclass
 class Tally:
-    """What one process's volunteers saw; times are epoch seconds (one clock per machine)."""
+    """What one process's volunteers saw; times are epoch seconds (one clock per machine).
+
+    ``lease_ms``: per request answered with at least one task, from sending it (a request
+    of its own, or a result carrying it) to receiving that answer (an assign, or the ack of
+    the result)."""
 
     volunteers: int = 0
     welcomed: int = 0
     lease_ms: list[float] = field(default_factory=list)
+    requests: int = 0  # requests sent on their own
+    requests_on_results: int = 0  # requests that rode on a result
     empty_assigns: int = 0
     tasks_assigned: int = 0
     results_sent: int = 0
@@ -241,22 +249,46 @@ class SimVolunteer:
 
     async def _resume(self, ws: ClientConnection, tasks: list[dict[str, Any]]) -> int:
         """After a reconnect: results the server has not recorded go again, the rest of
-        the replicas it still leases to this host are computed; returns how many went again."""
+        the replicas it still leases to this host are computed; returns how many went again.
+        The last result sent again carries the request, if one is due: the server has the
+        others by then."""
         queued = {t["replica"] for t in self.queue}
-        resent = 0
+        again = []
         for task in tasks:
             replica = task["replica"]
             if replica in self.unacked:
-                await self._send(ws, self.unacked[replica][0])
-                self.unacked[replica] = (self.unacked[replica][0], time.monotonic())
-                resent += 1
+                again.append(replica)
             elif replica not in queued:
                 self.queue.append(task)
-        return resent
+        for k, replica in enumerate(again, 1):
+            await self._send_result(ws, replica, self.unacked[replica][0], ride=k == len(again))
+        return len(again)
 
-    async def _send(self, ws: ClientConnection, text: str) -> None:
+    async def _send(self, ws: ClientConnection, text: str, request: bool = False) -> None:
         await self.bucket.take()
+        if request:
+            # Set before sending: the answer may be read while the send is still awaited.
+            self.request_at = time.monotonic()
         await ws.send(text)
+
+    def _wanted(self, now: float) -> int:
+        """Tasks to ask for now: none while a request is out, an empty answer's wait lasts,
+        or more than half of ``prefetch`` is held; otherwise what it lacks."""
+        if self.request_at is not None or now < self.next_request:
+            return 0
+        held = len(self.queue)
+        return min(64, self.prefetch - held) if held <= self.prefetch // 2 else 0
+
+    async def _send_result(self, ws: ClientConnection, replica: int, text: str, ride: bool) -> None:
+        """A result (``text``, kept as it is for sending again), with the request riding on
+        it when ``ride`` and one is due."""
+        self.unacked[replica] = (text, time.monotonic())
+        n = self._wanted(time.monotonic()) if ride else 0
+        if n > 0:
+            self.tally.requests_on_results += 1
+            await self._send(ws, f'{text[:-1]},"request":{n}}}', request=True)
+        else:
+            await self._send(ws, text)
 
     async def _work(self, ws: ClientConnection, reader: asyncio.Task[None]) -> None:
         while not reader.done():
@@ -266,14 +298,10 @@ class SimVolunteer:
             if self.request_at is not None and now - self.request_at > REQUEST_TIMEOUT:
                 self.tally.lost_requests += 1
                 self.request_at = None
-            if (
-                self.request_at is None
-                and now >= self.next_request
-                and len(self.queue) <= self.prefetch // 2
-            ):
-                n = min(64, self.prefetch - len(self.queue))
-                await self._send(ws, json.dumps({"type": "request", "n": n}))
-                self.request_at = time.monotonic()
+            n = self._wanted(now)
+            if n > 0:
+                self.tally.requests += 1
+                await self._send(ws, json.dumps({"type": "request", "n": n}), request=True)
             if self.queue:
                 await self._compute(ws, self.queue.popleft())
                 continue
@@ -312,8 +340,7 @@ class SimVolunteer:
             },
             separators=(",", ":"),
         )
-        await self._send(ws, text)
-        self.unacked[replica] = (text, time.monotonic())
+        await self._send_result(ws, replica, text, ride=True)
         self.tally.results_sent += 1
         self.last_result = time.monotonic()
 
@@ -344,6 +371,8 @@ class SimVolunteer:
                 if self.unacked.pop(message.get("replica"), None) is not None:
                     self.tally.acked.append(message["replica"])
                     self.tally.last_ack = time.time()
+                if "tasks" in message:  # the answer to the request the result carried
+                    self._on_assign(message)
             elif kind == "error":
                 self._on_error(message)
             elif kind == "cancel":

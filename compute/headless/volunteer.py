@@ -2,10 +2,12 @@
 the apps' Python references in place of their JavaScript kernels.
 
 One event loop does everything. A reader task applies what the server says and wakes the
-main loop, which sends what is due: reports of finished work, a request while fewer than
-two replicas per worker are held, a heartbeat when nothing else went out. References run in
-a process pool (``Workload``) and finish whether or not a connection is up; what the server
-has not acknowledged is sent again after a reconnect, if ``welcome.resume`` still lists it.
+main loop, which sends what is due: reports of finished work, a request for more once the
+replicas still to compute are down to half of two per worker, a heartbeat when nothing else
+went out. The request rides on the last result sent (``result.request``, answered in its
+ack) when there is one, and goes on its own otherwise. References run in a process pool
+(``Workload``) and finish whether or not a connection is up; what the server has not
+acknowledged is sent again after a reconnect, if ``welcome.resume`` still lists it.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ DEFAULT_LIMITS = {
 }
 WELCOME_TIMEOUT = 30.0
 STOP_GRACE = 3.0  # a stopping session closes at once, unless stuck connecting or closing
-REQUEST_TIMEOUT = 30.0  # no assign for this long: the request was lost, ask again
+REQUEST_TIMEOUT = 30.0  # no answer for this long: the request was lost, ask again
 RESEND_AFTER = 2.0  # after rate_limited/server_error, resend what may have been dropped
 DEFAULT_RETRY = 10.0
 MAX_REQUEST = 64
@@ -321,24 +323,49 @@ class HeadlessVolunteer:
             self._suspect = None
         if self._request_sent is not None and now - self._request_sent > REQUEST_TIMEOUT:
             self._request_sent = None
-        for report in self.work.unsent():
-            report.sent_at = time.monotonic()
-            await self._send(ws, report.kind, report.text)
+        reports = self.work.unsent()
+        # The request rides on the last result: the server has the other reports by then, so
+        # its count of the replicas this host holds is right.
+        rider = next((r for r in reversed(reports) if r.kind == "result"), None)
+        for report in reports:
+            if report is not rider:
+                report.sent_at = time.monotonic()
+                await self._send(ws, report.kind, report.text)
+        if rider is not None:
+            rider.sent_at = time.monotonic()
+            want = self._wanted() if self._request_due(rider.sent_at) else 0
+            if want > 0:
+                self._request_sent = rider.sent_at
+                # The report's text stays as it is: sent again, it asks afresh or not at all.
+                await self._send(ws, "result", f'{rider.text[:-1]},"request":{want}}}')
+                self.sent["result.request"] += 1
+            else:
+                await self._send(ws, "result", rider.text)
         want = self._wanted()
-        if want > 0 and self._request_sent is None and time.monotonic() >= self._next_request:
+        if want > 0 and self._request_due(time.monotonic()):
             self._request_sent = time.monotonic()
             await self._send(ws, "request", json.dumps({"type": "request", "n": want}))
         if time.monotonic() - self._last_sent >= self._limits["heartbeat_seconds"]:
             await self._send(ws, "heartbeat", '{"type":"heartbeat"}')
 
+    def _request_due(self, now: float) -> bool:
+        return self._request_sent is None and now >= self._next_request
+
     def _wanted(self) -> int:
-        """How many more replicas to ask for: one running and one waiting per worker."""
+        """How many more replicas to ask for: once those still to compute are down to half of
+        one running and one waiting per worker, what they lack of that. Reported ones do not
+        count: the server leaves a recorded replica out of the host's count in flight."""
         if self._stop_reason is not None:
             return 0
-        held = len(self.work.holding)
-        want = min(2 * self.workers, int(self._limits["max_in_flight"])) - held
+        target = min(2 * self.workers, int(self._limits["max_in_flight"]))
+        to_compute = len(self.work.tasks)
+        if to_compute > target // 2:
+            return 0
+        want = target - to_compute
         if self.max_tasks is not None:
-            # Never lease work that this run will not do.
+            # Never lease work that this run will not do (reports not yet acknowledged will
+            # count once they are).
+            held = len(self.work.holding)
             want = min(want, self.max_tasks - self.summary.done - self.summary.errors - held)
         return max(0, min(want, MAX_REQUEST))
 
@@ -431,6 +458,9 @@ class HeadlessVolunteer:
         self._next_request = time.monotonic() + retry
 
     def _on_ack(self, message: dict[str, Any]) -> None:
+        if "tasks" in message:
+            # A result that carried a request: its ack is the answer, as an assign would be.
+            self._on_assign(message)
         of = message.get("of")
         if of in ("result", "error") and self.work.acknowledged(message.get("replica")):
             if of == "result":

@@ -203,8 +203,9 @@ class Volunteer:
         return welcomes[-1]["host"]
 
     def held(self) -> set[int]:
-        """Replicas leased to this volunteer (assigned or resumed) and not yet answered
-        (acknowledged, cancelled or refused), from the frames of all its sockets."""
+        """Replicas leased to this volunteer (assigned, resumed, or in the ack of a result
+        that asked for more) and not yet answered (acknowledged, cancelled or refused), from
+        the frames of all its sockets."""
         held: set[int] = set()
         for s in self.sockets:
             for m in s.received:
@@ -215,6 +216,7 @@ class Volunteer:
                     held |= {task["replica"] for task in m.get("tasks", [])}
                 elif kind == "ack" and m.get("of") in ("result", "error"):
                     held.discard(m["replica"])
+                    held |= {task["replica"] for task in m.get("tasks", [])}
                 elif kind == "cancel":
                     held -= set(m.get("replicas", []))
                 elif kind == "error" and m.get("replica") is not None:

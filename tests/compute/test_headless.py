@@ -10,17 +10,19 @@ import os
 import socket
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.utils import timezone
 
 import pytest
 import pytest_asyncio
 import uvicorn
 from asgiref.sync import sync_to_async
 
-from compute import assimilation, submission, validation
+from compute import assimilation, submission, transitioner, validation
 from compute.headless import HeadlessVolunteer, Summary
 from compute.headless.host import Identity, capabilities, load_identity, save_identity
 from compute.headless.references import compute, parse_reference
@@ -181,6 +183,13 @@ def refresh(batch: Batch) -> Batch:
 
 
 @sync_to_async
+def time_out(replica: int) -> None:
+    """The replica's deadline passes and the transitioner times it out."""
+    Replica.objects.filter(id=replica).update(deadline=timezone.now() - timedelta(seconds=1))
+    transitioner.time_out_replicas()
+
+
+@sync_to_async
 def in_progress_on(host_uuid: str) -> set[int]:
     return set(
         Replica.objects.filter(
@@ -238,6 +247,55 @@ async def test_two_volunteers_drive_a_batch_to_validated_and_assimilated(server,
         # Validation ran while the volunteers were connected, so they heard of their credit
         # live; with a broker and no worker in this test it runs only in finish_engine().
         assert sum(s.credit for s in summaries) > 0
+
+
+# --- asking for work on results ---------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_results_carry_the_request_for_more_work(server, project_factory, settings):
+    settings.PROTOCOL = {**settings.PROTOCOL, "RETRY_AFTER_SECONDS": 10}
+    inputs = [{"x": i, "sleep": 0.3} for i in range(4)]
+    project, batch = await make_batch(project_factory, inputs, quorum=1)
+    v = volunteer(server, project, references={"square": f"{__name__}.slow_square"})
+
+    (summary,) = await run_all(v)
+
+    assert summary.done == 4
+    # One worker holds two tasks: a request of its own to start, then each result that left
+    # one task to compute asked for one more and its ack brought it; the third result's ack
+    # had none left and said to come back in 10 s, so the last result asked for nothing.
+    assert (v.sent["request"], v.sent["result"], v.sent["result.request"]) == (1, 4, 3)
+    assert v.error_codes == []
+    await assert_completed(batch)
+
+
+@pytest.mark.asyncio
+async def test_a_refused_result_still_brings_the_work_it_asked_for(
+    server, project_factory, tmp_path
+):
+    gates = [tmp_path / f"gate-{i}" for i in range(3)]
+    inputs = [{"x": i, "gate": str(gate)} for i, gate in enumerate(gates)]
+    project, _ = await make_batch(project_factory, inputs, quorum=1)
+    v = volunteer(server, project, references={"square": f"{__name__}.gated_square"})
+    running = asyncio.create_task(v.run())
+    await until(lambda: len(v.work.tasks) == 2, "two held tasks")
+    first = next(iter(v.work.tasks))  # one worker: the first assigned runs, the other waits
+
+    await time_out(first)
+    gates[v.work.tasks[first].input["x"]].touch()
+    await until(
+        lambda: v.summary.refused == 1 and len(v.work.tasks) == 2, "the refusal and more work"
+    )
+    # The third task came in the assign that follows the refusal, asked for by the result
+    # (the timed-out replica no longer counts against the host's limit of two).
+    assert (v.sent["request"], v.sent["result.request"]) == (1, 1)
+    assert v.error_codes == ["not_in_progress"]
+    for gate in gates:
+        gate.touch()
+    summary = await asyncio.wait_for(running, 30)
+
+    assert (summary.done, summary.refused) == (2, 1)
 
 
 # --- stopping, restarting, reconnecting ---------------------------------------------------------

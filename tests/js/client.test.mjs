@@ -272,6 +272,117 @@ describe("tasks", () => {
   });
 });
 
+describe("asking for work on a result", () => {
+  // What the client has asked for so far: requests of their own and results that carry one.
+  function asked(socket) {
+    return socket.sent.filter((m) => m.type === "request" || m.request).map((m) => [m.type, m.request ?? m.n]);
+  }
+
+  test("the result that brings the buffer down to half carries the request for what it lacks", async () => {
+    const s = setup();
+    const socket = await connected(s);
+    socket.deliver({ type: "assign", tasks: [1, 2, 3, 4].map((n) => makeTask(n)), retry_after: null });
+    workerOf(s.workers, 1).reply({ result: "one", cpu_time: 1 });
+    // Three of four still to compute: over half, nothing asked for.
+    assert.equal(socket.ofType("result")[0].request, undefined);
+    workerOf(s.workers, 2).reply({ result: "two", cpu_time: 1 });
+    assert.deepEqual(socket.ofType("result")[1], {
+      type: "result", replica: 2, lease: LEASE, output: "two", cpu_time: 1, request: 2,
+    });
+    assert.deepEqual(asked(socket), [["request", 4], ["result", 2]]);
+    // The request is out until its answer: the ack of the other result brings no second one.
+    socket.deliver({ type: "ack", of: "result", replica: 1, deadline: null });
+    s.clock.advance(5_000);
+    assert.deepEqual(asked(socket), [["request", 4], ["result", 2]]);
+  });
+
+  test("the tasks in a result's ack join the buffer and the workers", async () => {
+    const s = setup({ cores: 1 });
+    const socket = await connected(s);
+    socket.deliver({ type: "assign", tasks: [makeTask(1), makeTask(2)], retry_after: null });
+    workerOf(s.workers, 1).reply({ result: "one", cpu_time: 1 });
+    assert.equal(socket.ofType("result")[0].request, 1);
+    socket.deliver({
+      type: "ack", of: "result", replica: 1, deadline: null, tasks: [makeTask(3)], retry_after: null,
+    });
+    assert.deepEqual([...s.client.book.records.keys()], [2, 3]);
+    assert.equal(s.client.book.get(3).state, "queued");
+    assert.equal(s.client.done, 1);
+    const added = s.events.filter((e) => e.type === "task" && e.action === "added");
+    assert.deepEqual(added.map((e) => e.replica), [1, 2, 3]);
+    // It is the answer: the next result may ask again, and does.
+    workerOf(s.workers, 2).reply({ result: "two", cpu_time: 1 });
+    assert.ok(workerOf(s.workers, 3), "the task from the ack runs on the freed worker");
+    assert.deepEqual(asked(socket), [["request", 2], ["result", 1], ["result", 1]]);
+  });
+
+  test("a result's ack without tasks holds the next request back by its retry_after", async () => {
+    const s = setup({ cores: 1 });
+    const socket = await connected(s);
+    socket.deliver({ type: "assign", tasks: [makeTask(1), makeTask(2)], retry_after: null });
+    workerOf(s.workers, 1).reply({ result: "one", cpu_time: 1 });
+    socket.deliver({ type: "ack", of: "result", replica: 1, deadline: null, tasks: [], retry_after: 20 });
+    assert.deepEqual([...s.client.book.records.keys()], [2]);
+    s.clock.advance(19_000);
+    assert.deepEqual(asked(socket), [["request", 2], ["result", 1]]);
+    s.clock.advance(1_000);
+    assert.deepEqual(asked(socket), [["request", 2], ["result", 1], ["request", 1]]);
+  });
+
+  test("a refused result followed by an assign still fills the buffer", async () => {
+    const s = setup({ cores: 1 });
+    const socket = await connected(s);
+    socket.deliver({ type: "assign", tasks: [makeTask(1), makeTask(2)], retry_after: null });
+    workerOf(s.workers, 1).reply({ result: "one", cpu_time: 1 });
+    assert.equal(socket.ofType("result")[0].request, 1);
+    socket.deliver({ type: "error", code: "lease_expired", message: "result refused", replica: 1 });
+    socket.deliver({ type: "assign", tasks: [makeTask(3)], retry_after: null });
+    assert.deepEqual([...s.client.book.records.keys()], [2, 3]);
+    assert.equal(s.client.done, 0);
+    assert.deepEqual(asked(socket), [["request", 2], ["result", 1]]);
+    // The assign answered the request: the next result asks again.
+    workerOf(s.workers, 2).reply({ result: "two", cpu_time: 1 });
+    assert.deepEqual(asked(socket), [["request", 2], ["result", 1], ["result", 1]]);
+  });
+
+  test("when the server could not lease, the plain ack and its error make it ask again soon", async () => {
+    const s = setup({ cores: 1 });
+    const socket = await connected(s);
+    socket.deliver({ type: "assign", tasks: [makeTask(1), makeTask(2)], retry_after: null });
+    workerOf(s.workers, 1).reply({ result: "one", cpu_time: 1 });
+    socket.deliver({ type: "ack", of: "result", replica: 1, deadline: null });
+    socket.deliver({ type: "error", code: "server_error", message: "retry later", replica: null });
+    assert.equal(s.client.done, 1);
+    s.clock.advance(4_000);
+    assert.deepEqual(asked(socket), [["request", 2], ["result", 1]]);
+    s.clock.advance(1_000);
+    assert.deepEqual(asked(socket), [["request", 2], ["result", 1], ["request", 1]]);
+  });
+
+  test("a request that rode on a result and was never answered is given up after a minute", async () => {
+    const s = setup({ cores: 1 });
+    const socket = await connected(s);
+    socket.deliver({ type: "assign", tasks: [makeTask(1), makeTask(2)], retry_after: null });
+    workerOf(s.workers, 1).reply({ result: "one", cpu_time: 1 });
+    socket.deliver({ type: "ack", of: "result", replica: 1, deadline: null }); // no tasks: lost
+    s.clock.advance(59_000);
+    assert.deepEqual(asked(socket), [["request", 2], ["result", 1]]);
+    s.clock.advance(1_000);
+    assert.deepEqual(asked(socket), [["request", 2], ["result", 1], ["request", 1]]);
+  });
+
+  test("an error report cannot carry a request, so one of its own follows it", async () => {
+    const s = setup({ cores: 1 });
+    const socket = await connected(s);
+    socket.deliver({ type: "assign", tasks: [makeTask(1), makeTask(2)], retry_after: null });
+    workerOf(s.workers, 1).reply({ error: true, reason: "kernel hash mismatch" });
+    assert.deepEqual(socket.ofType("error"), [
+      { type: "error", replica: 1, lease: LEASE, reason: "kernel hash mismatch" },
+    ]);
+    assert.deepEqual(asked(socket), [["request", 2], ["request", 1]]);
+  });
+});
+
 describe("reconnecting", () => {
   test("after a drop it waits with backoff, keeps computing, and resumes from welcome", async () => {
     const s = setup({ cores: 3 });
@@ -333,9 +444,11 @@ describe("reconnecting", () => {
 
     const after = setup({ storage });
     const next = await connected(after, { resume: [makeTask(1)] });
+    // Nothing else held: the result sent again asks for a full buffer.
     assert.deepEqual(next.ofType("result"), [
-      { type: "result", replica: 1, lease: LEASE, output: "one", cpu_time: 2 },
+      { type: "result", replica: 1, lease: LEASE, output: "one", cpu_time: 2, request: 4 },
     ]);
+    assert.deepEqual(next.ofType("request"), []);
     assert.deepEqual(Object.keys(JSON.parse(storage.getItem("socialgrid.results"))), ["1"]);
   });
 

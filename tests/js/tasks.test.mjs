@@ -36,6 +36,16 @@ test("a paused task goes back to the queue from the beginning", () => {
   assert.equal(record.fraction, 0);
 });
 
+test("the tasks held are those still to compute, not the finished ones awaiting an ack", () => {
+  const tasks = book();
+  for (const replica of [1, 2, 3]) tasks.add(makeTask(replica));
+  tasks.start(tasks.get(1));
+  assert.equal(tasks.held, 3);
+  tasks.finish(tasks.get(1), RESULT);
+  assert.equal(tasks.held, 2);
+  assert.equal(tasks.size, 3);
+});
+
 test("a finished outcome is stored until removed", () => {
   const storage = new MemoryStorage();
   const tasks = book(storage);

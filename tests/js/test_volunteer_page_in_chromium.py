@@ -105,13 +105,27 @@ def task(replica: int, tile: dict[str, Any]) -> dict[str, Any]:
 
 
 class Server:
-    """The server end of /ws/worker/: hands out TILES, acknowledges results, grants credit."""
+    """The server end of /ws/worker/: hands out TILES, acknowledges results, grants credit.
+
+    As the real server does, a result carrying `request` gets its tasks in the ack, or, when
+    the result is refused (its replica is in `refuse`), in an assign after the error.
+    `delivered` says which answer brought each replica."""
 
     def __init__(self, tiles: list[dict[str, Any]]) -> None:
         self.tiles = tiles
         self.received: list[dict[str, Any]] = []
         self.unassigned = list(range(1, len(tiles) + 1))
         self.sockets: list[Any] = []
+        self.refuse: set[int] = set()
+        self.delivered: dict[int, str] = {}
+
+    def lease(self, n: int, answer: str) -> dict[str, Any]:
+        replicas, self.unassigned = self.unassigned[:n], self.unassigned[n:]
+        self.delivered.update(dict.fromkeys(replicas, answer))
+        return {
+            "tasks": [task(r, self.tiles[r - 1]) for r in replicas],
+            "retry_after": None if replicas else 60,
+        }
 
     def attach(self, ws: Any) -> None:
         self.sockets.append(ws)
@@ -138,26 +152,23 @@ class Server:
             }
             ws.send(json.dumps(welcome))
         elif kind == "request":
-            replicas, self.unassigned = (
-                self.unassigned[: message["n"]],
-                self.unassigned[message["n"] :],
-            )
-            retry = None if replicas else 60
-            ws.send(
-                json.dumps(
-                    {
-                        "type": "assign",
-                        "tasks": [task(r, self.tiles[r - 1]) for r in replicas],
-                        "retry_after": retry,
-                    }
-                )
-            )
+            ws.send(json.dumps({"type": "assign", **self.lease(message["n"], "assign")}))
+        elif kind == "result" and message["replica"] in self.refuse:
+            refusal = {
+                "type": "error",
+                "code": "lease_expired",
+                "message": "result refused: lease expired",
+                "replica": message["replica"],
+            }
+            ws.send(json.dumps(refusal))
+            if "request" in message:
+                answer = f"assign after refusing {message['replica']}"
+                ws.send(json.dumps({"type": "assign", **self.lease(message["request"], answer)}))
         elif kind in ("result", "error"):
-            ws.send(
-                json.dumps(
-                    {"type": "ack", "of": kind, "replica": message["replica"], "deadline": None}
-                )
-            )
+            ack = {"type": "ack", "of": kind, "replica": message["replica"], "deadline": None}
+            if "request" in message:
+                ack.update(self.lease(message["request"], f"ack of {message['replica']}"))
+            ws.send(json.dumps(ack))
             if kind == "result":
                 ws.send(
                     json.dumps(
@@ -284,3 +295,41 @@ def test_a_dropped_connection_counts_down_to_the_next_attempt(page):
     wait_state(page, "running")
     assert len(server.sockets) == 2
     assert [m["host"] for m in server.received if m["type"] == "hello"] == [None, HOST]
+
+
+def test_results_ask_for_more_work_and_their_acks_bring_it(page):
+    page, server = page
+    # One core: two tasks held, so the first result leaves one and asks for one more.
+    page.fill('[data-setting="cores"]', "1")
+    page.click("[data-action=start]")
+    page.wait_for_function(
+        f"document.querySelector('[data-show=done]').textContent === '{len(TILES)}'", timeout=60_000
+    )
+    requests = [m for m in server.received if m["type"] == "request"]
+    assert requests[0] == {"type": "request", "n": 2}
+    first = server.results()[0]
+    assert (first["replica"], first.get("request")) == (1, 1)
+    assert (server.delivered[1], server.delivered[2], server.delivered[3]) == (
+        "assign",
+        "assign",
+        "ack of 1",
+    )
+    # Later results ride too, unless a tile finished before the previous answer came back
+    # (a request of its own then follows that answer): either way, every tile is computed.
+    by_replica = {m["replica"]: m["output"] for m in server.results()}
+    assert by_replica == {i + 1: mandelbrot.run(tile) for i, tile in enumerate(TILES)}
+
+
+def test_a_refused_result_still_brings_the_work_it_asked_for(page):
+    page, server = page
+    server.refuse = {1}
+    page.fill('[data-setting="cores"]', "1")
+    page.click("[data-action=start]")
+    page.wait_for_function(
+        f"document.querySelector('[data-show=done]').textContent === '{len(TILES) - 1}'",
+        timeout=60_000,
+    )
+    first = server.results()[0]
+    assert (first["replica"], first.get("request")) == (1, 1)
+    assert server.delivered[3] == "assign after refusing 1"
+    assert sorted(m["replica"] for m in server.results()) == list(range(1, len(TILES) + 1))

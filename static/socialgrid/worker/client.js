@@ -2,7 +2,9 @@
 //
 // It keeps each of `cores` workers busy with one task and about one more waiting, reports
 // progress, results and errors, and carries its work across dropped connections (welcome.
-// resume) and page reloads (unacknowledged results in localStorage).
+// resume) and page reloads (unacknowledged results in localStorage). More work is asked for
+// on the result that brings the buffer down to half (result.request, answered in its ack),
+// with a request of its own only when there is no result to send.
 //
 // Events (CustomEvent detail in brackets):
 //   state    {state, retryAt, reason}  idle | connecting | running | paused | finishing |
@@ -177,7 +179,10 @@ export class VolunteerClient extends EventTarget {
     const { added, resend, dropped } = this.book.resume(welcome.resume || []);
     for (const record of dropped) this.forget(record);
     for (const record of added) this.taskEvent("added", record);
-    for (const record of resend) this.sendOutcome(record);
+    // A request rides on the last result sent again: the server has the others by then, so
+    // its count of what this host holds is right.
+    const rider = resend.findLast((record) => record.outcome.type === "result");
+    for (const record of resend) this.sendOutcome(record, record === rider);
     const credit = welcome.credit || {};
     this.setCredit(credit.host_total, 0, credit.user_total);
     this.env.clearInterval(this.ticker);
@@ -199,6 +204,13 @@ export class VolunteerClient extends EventTarget {
   }
 
   onAck(ack) {
+    // A result that asked for more work: its ack answers the request as an assign would.
+    // The tasks go in first, so that finishing does not stop with them leased and unrun.
+    if ("tasks" in ack) this.onAssign(ack);
+    this.acknowledged(ack);
+  }
+
+  acknowledged(ack) {
     const record = this.book.get(ack.replica);
     if (!record) return;
     if (ack.of === "progress") {
@@ -305,7 +317,7 @@ export class VolunteerClient extends EventTarget {
   tick() {
     const now = this.env.now();
     for (const record of this.book.inState("finished")) {
-      if (record.resendAt && now >= record.resendAt) this.sendOutcome(record);
+      if (record.resendAt && now >= record.resendAt) this.sendOutcome(record, true);
     }
     this.pump();
     if (now - this.lastSentAt >= this.limits.heartbeat_seconds * 1000) {
@@ -314,12 +326,18 @@ export class VolunteerClient extends EventTarget {
   }
 
   pump() {
+    const n = this.claimRequest();
+    if (n > 0) this.send({ type: "request", n });
+  }
+
+  // How many tasks to ask for now (0: none); a number returned is the outstanding request
+  // from then on, whichever message carries it.
+  claimRequest() {
     const now = this.env.now();
-    if (this.mode !== "running" || !this.ready || !this.requests.due(now)) return;
-    const n = tasksWanted(this.pool.size, this.limits.max_in_flight, this.book.size);
-    if (n < 1) return;
-    this.requests.sent(now);
-    this.send({ type: "request", n });
+    if (this.mode !== "running" || !this.ready || !this.requests.due(now)) return 0;
+    const n = tasksWanted(this.pool.size, this.limits.max_in_flight, this.book.held);
+    if (n > 0) this.requests.sent(now);
+    return n;
   }
 
   pumpAndShow() {
@@ -358,17 +376,21 @@ export class VolunteerClient extends EventTarget {
     if (!record || record.state !== "running") return;
     this.book.finish(record, fitOutcome(outcome, this.limits.max_message_bytes));
     this.taskEvent("done", record);
-    this.sendOutcome(record);
+    this.sendOutcome(record, true);
     this.schedule();
     this.pump();
   }
 
-  // Sent now if connected; otherwise the next welcome lists it and it is sent then.
-  sendOutcome(record) {
+  // Sent now if connected; otherwise the next welcome lists it and it is sent then. With
+  // `ride`, a result asks for the work the buffer lacks (only results may: errors cannot).
+  sendOutcome(record, ride = false) {
     if (!this.ready) return;
     record.resendAt = this.env.now() + ACK_TIMEOUT_MS;
     const { type, ...fields } = record.outcome;
-    this.send({ type, replica: record.replica, lease: record.task.lease, ...fields });
+    const message = { type, replica: record.replica, lease: record.task.lease, ...fields };
+    const n = ride && type === "result" ? this.claimRequest() : 0;
+    if (n > 0) message.request = n;
+    this.send(message);
   }
 
   // Running tasks go back to the queue (their leases stay ours until they expire).

@@ -1,8 +1,10 @@
 // When to ask the server for tasks, and how many.
 //
-// One request at a time; an assign's retry_after (or, for an empty assign without one, a
-// default) holds the next one back; a request nobody answered is given up after a minute,
-// so a lost or refused one cannot stall the client for good.
+// One request at a time, whether sent on its own or riding on a result (result.request,
+// answered by the result's ack, or by an assign after the error when the result is refused);
+// an answer's retry_after (or, for an empty one without it, a default) holds the next one
+// back; a request nobody answered is given up after a minute, so a lost or refused one
+// cannot stall the client for good.
 
 const TIMEOUT_MS = 60_000;
 const DEFAULT_RETRY_AFTER_S = 30;

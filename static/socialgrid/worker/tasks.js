@@ -45,6 +45,15 @@ export class TaskBook {
     return this.records.size;
   }
 
+  // The tasks still to compute (queued or running). A finished one is no longer held: its
+  // outcome is on its way, and the server leaves a recorded replica out of the host's count
+  // of tasks in flight, so the buffer is refilled without waiting for the ack.
+  get held() {
+    let held = 0;
+    for (const record of this.records.values()) if (record.state !== "finished") held += 1;
+    return held;
+  }
+
   get(replica) {
     return this.records.get(replica);
   }

@@ -1,0 +1,43 @@
+"""The bench's simulated volunteer against the real ASGI application on the embedded
+defaults (uvicorn in the test's event loop, as in tests/compute/test_headless.py)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import pytest_asyncio
+
+from bench.harness.volunteers import SimVolunteer, Tally
+from tests.compute.test_headless import Server, make_batch, until
+
+
+@pytest_asyncio.fixture
+async def server(transactional_db, settings):
+    settings.PROTOCOL = {**settings.PROTOCOL, "RETRY_AFTER_SECONDS": 10}
+    served = Server()
+    await served.start()
+    yield served
+    await served.stop()
+
+
+@pytest.mark.asyncio
+async def test_results_carry_the_requests_and_their_acks_bring_the_tasks(server, project_factory):
+    project, _ = await make_batch(project_factory, [{"x": i} for i in range(6)], quorum=1)
+    tally = Tally(volunteers=1)
+    volunteer = SimVolunteer([server.url], project.slug, 0.3, 2, tally)
+    running = asyncio.create_task(volunteer.run())
+    try:
+        await until(lambda: len(tally.acked) == 6, "six results acknowledged")
+    finally:
+        running.cancel()
+        await asyncio.wait({running})
+
+    # Two tasks held: a request of its own to start, then each result that left one task
+    # asked for one more. The acks of the first four brought tasks 3 to 6; the fifth's had
+    # none left (an empty answer, 10 s to wait), so the last result asked for nothing.
+    assert (tally.requests, tally.requests_on_results) == (1, 5)
+    assert (tally.tasks_assigned, tally.empty_assigns) == (6, 1)
+    # A latency for each answer that brought work: the assign and four acks.
+    assert len(tally.lease_ms) == 5
+    assert (tally.errors, tally.lost_requests) == ({}, 0)
