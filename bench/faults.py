@@ -258,7 +258,7 @@ def by_name(dep: Deployment, name: str) -> Managed:
 
 def restart(dep: Deployment, p: Managed, args: argparse.Namespace) -> Managed:
     """What a supervisor does: the same command again, under a new name."""
-    again = dep.spawn(p.name + "+", p.role, p.popen.args, port=p.port)
+    again = dep.respawn(p, p.name + "+")
     dep.wait_ready(again)
     return again
 

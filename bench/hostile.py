@@ -5,7 +5,8 @@ results, and what the engine made of them.
         [--quorum 2] [--processes 1] [--asgi 1] [--workers 1]
 
 The deployment is the harness's (bench/harness/deployment.py): a fresh PostgreSQL database
-and Redis database, ``--asgi`` uvicorn processes, ``--workers`` Celery workers and beat; the
+and Redis database, ``--asgi`` web processes, ``--workers`` Celery workers and beat, each
+started with the Procfile's command, with the sweeps and settings a deployment has; the
 workload is the harness's too (one project with quorum ``--quorum`` and one batch of
 ``--workunits`` inputs, reference ``{"y": 2x}``). The volunteers are the harness's simulated
 volunteers (this module run as ``python -m bench.hostile volunteers ...``), of which a
@@ -157,8 +158,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--prefetch", type=int, default=2)
     p.add_argument("--asgi", type=int, default=1)
     p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--pool", choices=["solo", "prefork"], default="solo")
-    p.add_argument("--concurrency", type=int, default=2)
     p.add_argument("--ramp", type=float, default=1.0)
     p.add_argument("--timeout", type=float, default=600.0)
     add_deployment_options(
@@ -265,7 +264,7 @@ def measure_cheating(
 
 
 def execute(args: argparse.Namespace, run_dir: Path) -> dict[str, Any]:
-    args.sweep = []  # the sweeps as in the harness's run: validator and assimilator every 2 s
+    args.sweep = []  # the sweeps as a deployment has them
     config = make_config(args, run_dir)
     config.queue = f"sg-bench-hostile-{run_dir.name}"
     data = run_record(args, config, run_dir)

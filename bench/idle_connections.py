@@ -5,8 +5,8 @@ volunteer that is connected, has said hello and then only sends heartbeats.
         [--processes 4] [--rate 300] [--steady 20] [--workers 1]
 
 A real deployment on this machine (bench/harness/deployment.py): a fresh PostgreSQL database
-and Redis database, ONE uvicorn process with the harness's flags, ``--workers`` Celery
-workers (0 or 1) and Celery beat; one active project and no work. Client processes (this
+and Redis database, ONE web process, ``--workers`` Celery workers (0 or 1) and Celery beat,
+each started with the Procfile's command; one active project and no work. Client processes (this
 module run as ``python -m bench.idle_connections client ...``) open their share of the
 connections at ``--rate`` per second in all; each says hello as an anonymous host and then
 sends a heartbeat every ``welcome.limits.heartbeat_seconds``, never a request. The ASGI
@@ -44,6 +44,9 @@ from bench.harness.volunteers import USER_AGENT, hello_message, origin_of, raise
 
 PROJECT_SLUG = "idle"
 TARGET_KIB = 50.0  # the target: <= 50 KiB of RSS per idle connection
+TARGET_HEARTBEAT_MS = 0.1  # the target: <= 0.1 ms of CPU per heartbeat answered
+# What a deployment runs: their CPU in the window, per heartbeat, is the server's cost of one.
+SERVER_ROLES = ("asgi", "worker", "beat", "postgresql", "redis")
 CONNECTIONS_PER_CLIENT = 2500  # the default number of client processes follows from this
 OPEN_TIMEOUT = 30.0
 WELCOME_TIMEOUT = 60.0
@@ -68,7 +71,7 @@ ITEMS = (
     "welcome latency p99", "heartbeats in the window", "server log errors",
     "server errors at close",
     "RSS before", "RSS after", "KiB per connection", "peak RSS", "RSS in the window",
-    "idle CPU", "CPU while connecting", "open files limit",
+    "idle CPU", "CPU per heartbeat", "CPU while connecting", "open files limit",
     "redis memory before", "redis memory after", "postgresql memory before",
     "postgresql memory after", "status",
 )  # fmt: skip
@@ -500,7 +503,8 @@ def measure(dep: Deployment, args: argparse.Namespace, slug: str) -> dict[str, A
     if warmed < args.warmup:
         raise HarnessError(f"only {warmed}/{args.warmup} warm-up connections were welcomed")
     time.sleep(SETTLE_SECONDS)
-    services = service_rows(dep.config)
+    rows = service_rows(dep.config)
+    services = [w for w in rows if w.role in ("postgresql", "redis")]
     before = {w.role: memory_kib(w) for w in services}
     asgi_before = rss_kib(asgi.pid)
     cpu_before = metrics.cpu_seconds(asgi.pid) or 0.0
@@ -525,7 +529,7 @@ def measure(dep: Deployment, args: argparse.Namespace, slug: str) -> dict[str, A
             f"({total(connected, 'failed'):,} failed)"
         )
     else:
-        window = steady_window(dep, clients, args, services)
+        window = steady_window(dep, clients, args, rows)
     after = {w.role: memory_kib(w) for w in services}
     asgi_after = rss_kib(asgi.pid)
     peak = metrics.peak_rss_kib(asgi.pid)
@@ -567,8 +571,9 @@ def steady_window(
     args: argparse.Namespace,
     services: list[metrics.Watched],
 ) -> dict[str, Any]:
-    """``--steady`` seconds with every connection open: CPU of every process, the ASGI
-    process's RSS each second, heartbeats in the window."""
+    """``--steady`` seconds with every connection open: CPU of every process (``services``:
+    the rows of the services and of the bench's own database backend), the ASGI process's
+    RSS each second, heartbeats in the window."""
     time.sleep(SETTLE_SECONDS)
     (asgi,) = [p for p in dep.processes if p.role == "asgi"]
     watched = dep.watched() + services
@@ -665,6 +670,9 @@ def summarise(data: dict[str, Any]) -> dict[str, Any]:
     before, after = data["rss_before_kib"], data["rss_after_kib"]
     per = (after - before) / welcomed if before and after and welcomed else None
     usage = {u["role"]: u for u in window.get("usage", [])}
+    answered = window.get("heartbeats_answered")
+    asgi_cpu_s = usage.get("asgi", {}).get("cpu_s")
+    server_cpu_s = sum(u["cpu_s"] for u in window.get("usage", []) if u["role"] in SERVER_ROLES)
     # Never welcomed, dropped after the welcome, or still waiting for a welcome at the end.
     failed = never + dropped + max(0, args.connections - welcomed - never)
     why = data["why"]
@@ -734,6 +742,14 @@ def summarise(data: dict[str, Any]) -> dict[str, Any]:
             "rss_window_min_kib": window.get("rss_min_kib"),
             "rss_window_max_kib": window.get("rss_max_kib"),
             "idle_cpu_percent": usage.get("asgi", {}).get("cpu_percent"),
+            "idle_cpu_s": asgi_cpu_s,
+            # Idle CPU in the window per heartbeat answered in it: what one heartbeat costs
+            # the process (uvicorn's pings and the periodic host touch ride along).
+            "cpu_per_heartbeat_ms": (
+                1000.0 * asgi_cpu_s / answered if asgi_cpu_s is not None and answered else None
+            ),
+            "heartbeat_target_ms": TARGET_HEARTBEAT_MS,
+            "server_cpu_per_heartbeat_ms": (1000.0 * server_cpu_s / answered if answered else None),
             "connect_cpu_percent": (
                 100.0 * data["connect_cpu_s"] / data["connect_wall_s"]
                 if data["connect_wall_s"]
@@ -774,8 +790,8 @@ def _parameter_rows(p: dict[str, Any]) -> list[Row]:
          "at most this many connections opened and not yet welcomed"),
         (s, "steady window", f"{p['steady_s']:g} s", "measured once every connection is in"),
         (s, "warm-up", str(p["warmup"]), "connections opened and closed before 'RSS before'"),
-        (s, "ASGI processes", "1", "uvicorn --ws websockets-sansio (the harness's flags)"),
-        (s, "Celery workers", str(p["workers"]), "pool solo, + 1 beat"),
+        (s, "ASGI processes", "1", "the Procfile's web command"),
+        (s, "Celery workers", str(p["workers"]), "the Procfile's worker command, + 1 beat"),
         (s, "settings", "", settings),
         (s, "heartbeat / idle close", heartbeat,
          f"welcome.limits.heartbeat_seconds; the server closes after {p['idle_close_s']:g} s "
@@ -843,6 +859,10 @@ def _asgi_rows(a: dict[str, Any], window: float | None) -> list[Row]:
     s = "ASGI process"
     per = a["kib_per_connection"]
     verdict = "n/a" if per is None else ("within" if a["within_target"] else "ABOVE")
+    beat = a["cpu_per_heartbeat_ms"]
+    hb_verdict = (
+        "n/a" if beat is None else ("within" if beat <= a["heartbeat_target_ms"] else "ABOVE")
+    )
     return [
         (s, "RSS before", _mib(a["rss_before_kib"]),
          f"VmRSS of {a['name']} (pid {a['pid']}) after the warm-up, no connection open"),
@@ -855,6 +875,10 @@ def _asgi_rows(a: dict[str, Any], window: float | None) -> list[Row]:
          f"highest VmRSS sampled each second; lowest {_mib(a['rss_window_min_kib'])}"),
         (s, "idle CPU", fmt(a["idle_cpu_percent"], 1, " %"),
          f"over the {fmt(window, 1, ' s')} window; 100 % = one core"),
+        (s, "CPU per heartbeat", fmt(a["cpu_per_heartbeat_ms"], 3, " ms"),
+         f"idle CPU s in the window / heartbeats answered in it; {hb_verdict} the target of "
+         f"{a['heartbeat_target_ms']:g} ms; the whole server (ASGI, workers, beat, "
+         f"PostgreSQL, Redis) {fmt(a['server_cpu_per_heartbeat_ms'], 3, ' ms')}"),
         (s, "CPU while connecting", fmt(a["connect_cpu_percent"], 1, " %"),
          "clients started -> every connection welcomed or failed"),
         (s, "open files limit", fmt(a["open_files_limit"], 0), "RLIMIT_NOFILE of the process"),

@@ -1,8 +1,10 @@
 """A real deployment on this machine, started and stopped by the bench.
 
 A fresh PostgreSQL database (dropped and created), ``manage.py migrate``, a flushed Redis
-database, then ``asgi`` uvicorn processes on ports of their own, ``workers`` Celery workers
-sharing the run's queue, and one Celery beat; every process is a subprocess in its own
+database, then ``asgi`` web processes on ports of their own, ``workers`` Celery workers
+sharing the run's queue, and one Celery beat, each started with its command from the
+Procfile (socialgrid/procfile.py), exactly as docs/deploy.md tells an operator to run it;
+only the environment differs between runs. Every process is a subprocess in its own
 session (Ctrl-C reaches only the bench, which stops them in order) with its log in the run
 directory. ``Deployment`` is a context manager: leaving it stops everything, SIGTERM first
 and SIGKILL after a timeout, whatever happened. The processes it started are also listed in
@@ -27,12 +29,22 @@ from typing import IO
 
 from bench.harness import metrics
 from bench.harness.services import TargetRefused, check_targets, flush_redis, reset_database
+from socialgrid import procfile
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
-# Inherited settings that would change what is measured; a run is defined by its options.
-SCRUBBED = ("DATABASE_URL", "REDIS_URL", "CACHE_URL", "CELERY_BROKER_URL", "CELERY_QUEUE")
-SCRUBBED_PREFIXES = ("SWEEP_", "PROTOCOL_", "FEEDER_", "SOCIALGRID_", "DB_CONN")
+# Inherited settings that would change what is measured, and the variables the Procfile's
+# commands read (each process gets its own); a run is defined by its options.
+SCRUBBED = (
+    "DATABASE_URL", "REDIS_URL", "CACHE_URL", "PREFETCH_PER_CORE",
+    "HOST", "PORT", "WORKER", "BEAT_SCHEDULE",
+)  # fmt: skip
+SCRUBBED_PREFIXES = (
+    "SWEEP_", "PROTOCOL_", "FEEDER_", "SOCIALGRID_", "DB_", "CELERY_", "DISPATCH_", "ASGI_",
+    "CHANNEL_LAYER_",
+)  # fmt: skip
+# The bench's roles and the Procfile's process types they run.
+PROCESS_TYPES = {"asgi": "web", "worker": "worker", "beat": "beat"}
 READY_TIMEOUT = 90.0
 STOP_TIMEOUT = 10.0
 
@@ -49,8 +61,6 @@ class Config:
     redis_url: str
     asgi: int = 1
     workers: int = 1
-    pool: str = "solo"
-    concurrency: int = 1
     queue: str = "sg-bench"
     prefetch: int = 2
     sweeps: dict[str, float] = field(default_factory=dict)
@@ -66,6 +76,10 @@ class Managed:
     log: Path
     stream: IO[bytes]
     port: int | None = None
+    argv: list[str] = field(default_factory=list)
+    # The process's own environment on top of the deployment's (PORT, WORKER ...).
+    variables: dict[str, str] = field(default_factory=dict)
+    process_type: str | None = None  # the Procfile's, for the processes started from it
 
     @property
     def pid(self) -> int:
@@ -157,34 +171,65 @@ class Deployment:
     # --- processes --------------------------------------------------------------------------
 
     def spawn(
-        self, name: str, role: str, argv: Sequence[str], *, port: int | None = None
+        self,
+        name: str,
+        role: str,
+        argv: Sequence[str],
+        *,
+        port: int | None = None,
+        variables: dict[str, str] | None = None,
+        process_type: str | None = None,
     ) -> Managed:
         log = self.config.run_dir / f"{name}.log"
         stream = log.open("wb")
+        variables = dict(variables or {})
         popen = subprocess.Popen(
             list(argv),
             cwd=ROOT,
-            env=self.env(),
+            env=procfile.environment(self.env(), **variables),
             stdout=stream,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-        managed = Managed(name, role, popen, log, stream, port)
+        managed = Managed(name, role, popen, log, stream, port, list(argv), variables, process_type)
         self.processes.append(managed)
         self.started.append(popen.pid)
         self._save_registry()
         return managed
+
+    def spawn_procfile(
+        self, name: str, role: str, *, port: int | None = None, **variables: object
+    ) -> Managed:
+        """One process of the Procfile type that ``role`` runs, with its own variables."""
+        process_type = PROCESS_TYPES[role]
+        own = {k: str(v) for k, v in variables.items()}
+        if port is not None:
+            own.update(HOST="127.0.0.1", PORT=str(port))
+        return self.spawn(
+            name,
+            role,
+            procfile.argv(process_type),
+            port=port,
+            variables=own,
+            process_type=process_type,
+        )
+
+    def respawn(self, p: Managed, name: str) -> Managed:
+        """What a supervisor does: the same command and environment again, under ``name``."""
+        return self.spawn(
+            name, p.role, p.argv, port=p.port, variables=p.variables, process_type=p.process_type
+        )
 
     def start(self) -> None:
         cfg = self.config
         for i in range(cfg.asgi):
             port = cfg.port_base + i if cfg.port_base else free_port()
             self.ports.append(port)
-            self.spawn(f"asgi-{i + 1}", "asgi", uvicorn_command(port), port=port)
+            self.spawn_procfile(f"asgi-{i + 1}", "asgi", port=port)
         for i in range(cfg.workers):
-            self.spawn(f"worker-{i + 1}", "worker", worker_command(cfg, f"bench-w{i + 1}"))
-        self.spawn("beat", "beat", beat_command(cfg.run_dir / "beat-schedule"))
+            self.spawn_procfile(f"worker-{i + 1}", "worker", WORKER=i + 1)
+        self.spawn_procfile("beat", "beat", BEAT_SCHEDULE=cfg.run_dir / "beat-schedule")
         deadline = time.monotonic() + READY_TIMEOUT
         for p in self.processes:
             self.wait_ready(p, deadline)
@@ -208,7 +253,7 @@ class Deployment:
 
     @staticmethod
     def _answers(p: Managed) -> bool:
-        if p.role == "asgi":
+        if p.port is not None:
             try:
                 url = f"http://127.0.0.1:{p.port}/healthz"
                 with urllib.request.urlopen(url, timeout=2) as response:
@@ -229,13 +274,9 @@ class Deployment:
     def watched(self) -> list[metrics.Watched]:
         out = []
         for p in self.processes:
-            detail = f":{p.port}" if p.port else ""
-            if p.role == "worker":
-                detail = f"pool {self.config.pool}"
-                if self.config.pool == "prefork":
-                    detail += f", -c {self.config.concurrency}"
-            tree = p.role == "worker" and self.config.pool == "prefork"
-            out.append(metrics.Watched(p.name, p.role, p.pid, tree=tree, detail=detail))
+            parts = [f"Procfile {p.process_type}"] if p.process_type else []
+            parts += [f"{k}={v}" for k, v in p.variables.items() if k in ("PORT", "WORKER")]
+            out.append(metrics.Watched(p.name, p.role, p.pid, detail=", ".join(parts)))
         return out
 
     def stop(self, roles: Sequence[str] | None = None, timeout: float = STOP_TIMEOUT) -> None:
@@ -296,30 +337,3 @@ def stop_leftovers(registry: Path) -> None:
             print(f"stopping {entry['name']} (pid {pid}) left by an earlier run", file=sys.stderr)
             _signal(-pid, signal.SIGKILL)
     registry.unlink(missing_ok=True)
-
-
-def uvicorn_command(port: int) -> list[str]:
-    return [
-        PYTHON, "-m", "uvicorn", "socialgrid.asgi:application",
-        "--host", "127.0.0.1", "--port", str(port),
-        "--ws", "websockets-sansio",
-        "--timeout-graceful-shutdown", "5",
-        "--log-level", "warning",
-    ]  # fmt: skip
-
-
-def worker_command(cfg: Config, name: str) -> list[str]:
-    command = [
-        PYTHON, "-m", "celery", "-A", "socialgrid", "worker",
-        f"--pool={cfg.pool}", "--loglevel=INFO",
-        "-n", f"{name}@%h", "-Q", cfg.queue,
-        "--without-gossip", "--without-mingle", "--without-heartbeat",
-    ]  # fmt: skip
-    if cfg.pool == "prefork":
-        command += ["-c", str(cfg.concurrency)]
-    return command
-
-
-def beat_command(schedule: Path) -> list[str]:
-    return [PYTHON, "-m", "celery", "-A", "socialgrid", "beat", "-s", str(schedule),
-            "--loglevel=INFO"]  # fmt: skip

@@ -169,6 +169,7 @@ class Usage:
     rss_kind: str
     processes: int
     detail: str = ""
+    cpu_s: float = 0.0  # Δ(utime + stime) over the window, in seconds
 
 
 @dataclass
@@ -285,6 +286,7 @@ class Sampler(threading.Thread):
             kind,
             max(1, len(track.seen)),
             w.detail,
+            cpu,
         )
 
 

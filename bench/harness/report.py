@@ -16,11 +16,23 @@ ITEMS = (
     "CPUs busy in the window",
     "results/s end to end", "results/s acked", "assimilation lag p50", "assimilation lag p99",
     "task backlog",
+    "server CPU per result", "ASGI per result", "Celery workers per result", "beat per result",
+    "PostgreSQL per result", "Redis per result",
+    "WebSocket messages/s", "PostgreSQL rows/s", "results/s as a share of the ceiling",
     "lease latency p50", "lease latency p99", "empty assigns", "volunteer efficiency",
     "refused results", "disconnects",
     "lost results", "double-credited", "stuck work units", "status",
 )  # fmt: skip
 ROLES = ("asgi", "worker", "beat", "volunteers", "postgresql", "redis", "harness")
+# The server: what a deployment runs, and what the server CPU per result adds up.
+SERVER_ROLES = {
+    "asgi": "ASGI",
+    "worker": "Celery workers",
+    "beat": "beat",
+    "postgresql": "PostgreSQL",
+    "redis": "Redis",
+}
+TARGET_CPU_MS = 2.0  # the project's target: <= 2 ms of server CPU per replica result
 
 
 def all_acked(tallies: list[dict[str, Any]]) -> list[int]:
@@ -72,8 +84,7 @@ def summarise(data: dict[str, Any]) -> dict[str, Any]:
             "prefetch": args.prefetch,
             "asgi": args.asgi,
             "workers": args.workers,
-            "pool": args.pool,
-            "concurrency": args.concurrency if args.pool == "prefork" else 1,
+            "procfile": config_procfile(),
             "sweeps": config.sweeps,
             "settings": config.settings,
             "timeout": args.timeout,
@@ -108,7 +119,57 @@ def summarise(data: dict[str, Any]) -> dict[str, Any]:
         },
         "window_s": data["window_s"],
         "processes": [asdict(u) for u in data["usage"]],
+        "server_cpu": server_cpu(data["usage"], db["results"]),
+        "ceiling": ceiling_summary(data.get("ceiling") or {}, db["results_per_second"]),
         "audit": data["audit"].as_dict(),
+    }
+
+
+def config_procfile() -> dict[str, str]:
+    from socialgrid import procfile
+
+    return procfile.read()
+
+
+def server_cpu(usage: list[Any], results: int) -> dict[str, Any]:
+    """CPU seconds of the server's processes over the measuring window, per replica result:
+    in all and by role."""
+    seconds = dict.fromkeys(SERVER_ROLES, 0.0)
+    present = set()
+    for u in usage:
+        if u.role in seconds:
+            seconds[u.role] += u.cpu_s
+            present.add(u.role)
+    total = sum(seconds.values())
+
+    def per_result(cpu_s: float) -> float | None:
+        return 1000.0 * cpu_s / results if results else None
+
+    ms = per_result(total)
+    return {
+        "results": results,
+        "cpu_s": total,
+        "ms_per_result": ms,
+        "target_ms": TARGET_CPU_MS,
+        "within_target": ms is not None and ms <= TARGET_CPU_MS,
+        "by_role_cpu_s": seconds,
+        "by_role_ms_per_result": {role: per_result(s) for role, s in seconds.items()},
+        # A service not on this machine (or not readable) is missing from the sum.
+        "missing_roles": [role for role in SERVER_ROLES if role not in present],
+    }
+
+
+def ceiling_summary(c: dict[str, Any], results_per_second: float | None) -> dict[str, Any]:
+    ws, db = c.get("websocket"), c.get("database")
+
+    def share(ceiling: float | None) -> float | None:
+        return results_per_second / ceiling if results_per_second and ceiling else None
+
+    return {
+        "websocket": ws,
+        "database": db,
+        "share_of_websocket": share(ws and ws["messages_per_second"]),
+        "share_of_database": share(db and db["rows_per_second"]),
     }
 
 
@@ -118,9 +179,10 @@ Row = tuple[str, str, str, str]
 
 
 def _parameter_rows(p: dict[str, Any]) -> list[Row]:
-    pool = p["pool"] + (f" -c {p['concurrency']}" if p["pool"] == "prefork" else "")
     sweeps = ", ".join(f"{k} {v:g} s" for k, v in sorted(p["sweeps"].items()))
-    settings = ", ".join(f"{k}={v}" for k, v in sorted(p["settings"].items())) or "none"
+    sweeps = f"deviating from the deployment's: {sweeps}" if sweeps else "as a deployment has them"
+    settings = ", ".join(f"{k}={v}" for k, v in sorted(p["settings"].items()))
+    settings = f"deviating from the deployment's: {settings}" if settings else "none beyond these"
     s = "parameters"
     return [
         (s, "volunteers", f"{p['volunteers']:,}", "anonymous hosts, 1 core each"),
@@ -129,9 +191,9 @@ def _parameter_rows(p: dict[str, Any]) -> list[Row]:
         (s, "task seconds", f"{p['task_seconds']:g}", "sleep per task (0: return at once)"),
         (s, "volunteer processes", str(p["processes"]), f"clients start over {p['ramp']:g} s"),
         (s, "prefetch", str(p["prefetch"]), "tasks held per volunteer (PREFETCH_PER_CORE)"),
-        (s, "ASGI processes", str(p["asgi"]), "uvicorn --ws websockets-sansio, round-robin"),
-        (s, "Celery workers", str(p["workers"]), f"pool {pool}, one shared queue, + 1 beat"),
-        (s, "sweeps", "", f"{sweeps}; the rest as in settings"),
+        (s, "ASGI processes", str(p["asgi"]), "Procfile web, one port each, round-robin"),
+        (s, "Celery workers", str(p["workers"]), "Procfile worker, one shared queue, + 1 beat"),
+        (s, "sweeps", "", sweeps),
         (s, "settings", "", settings),
         (s, "timeout", f"{p['timeout']:g} s", ""),
     ]
@@ -185,6 +247,71 @@ def _backlog(backlog: dict[str, int]) -> str:
         return "none"
     top = [f"{name.rsplit('.', 1)[-1]} {n:,}" for name, n in list(backlog.items())[:3]]
     return ", ".join(top) + (", ..." if len(backlog) > 3 else "")
+
+
+def _ms(value: float | None) -> str:
+    return fmt(value, 2, " ms")
+
+
+def _server_cpu_rows(c: dict[str, Any]) -> list[Row]:
+    s = "server CPU"
+    verdict = "n/a" if c["ms_per_result"] is None else ("within" if c["within_target"] else "ABOVE")
+    missing = f"; not measured: {', '.join(c['missing_roles'])}" if c["missing_roles"] else ""
+    rows = [
+        (s, "server CPU per result", _ms(c["ms_per_result"]),
+         f"{verdict} the target of {c['target_ms']:g} ms; {fmt(c['cpu_s'], 2)} CPU s of ASGI, "
+         f"workers, beat, PostgreSQL and Redis in the window / {c['results']:,} results{missing}"),
+    ]  # fmt: skip
+    for role, label in SERVER_ROLES.items():
+        rows.append(
+            (s, f"{label} per result", _ms(c["by_role_ms_per_result"][role]),
+             f"{fmt(c['by_role_cpu_s'][role], 2)} CPU s")
+        )  # fmt: skip
+    return rows
+
+
+def _ceiling_rows(c: dict[str, Any], results_per_second: float | None) -> list[Row]:
+    s = "ceiling"
+    ws, db = c["websocket"], c["database"]
+    if ws:
+        errors = (
+            f"; client errors {ws['client_errors']}: {ws['client_error']}"
+            if ws["client_errors"]
+            else ""
+        )
+        ws_row = (
+            s, "WebSocket messages/s", fmt(ws["messages_per_second"], 0),
+            f"bare ASGI app, one process, Procfile web options (--ws {ws['ws']}); "
+            f"{ws['connected']}/{ws['connections']} connections, {ws['send_bytes']} B -> "
+            f"{ws['reply_bytes']} B, {fmt(ws['window_s'], 1, ' s')}; server "
+            f"{fmt(ws['server_cpu_percent'], 0, ' %')} CPU, "
+            f"{fmt(ws['server_cpu_per_message_us'], 1, ' us')}/message = "
+            f"{fmt(ws['messages_per_cpu_second'], 0)}/s per core{errors}",
+        )  # fmt: skip
+    else:
+        ws_row = (s, "WebSocket messages/s", "n/a", "not measured (--ceiling-seconds 0)")
+    if db:
+        pg = db["postgresql_cpu_per_row_us"]
+        db_row = (
+            s, "PostgreSQL rows/s", fmt(db["rows_per_second"], 0),
+            f"results recorded by compute.dispatch.flush.apply, {db['batch']} per flush, "
+            f"{db['rows']:,} rows in {fmt(db['seconds'], 2, ' s')} (a copy of the bench "
+            f"database); client CPU {fmt(db['client_cpu_per_row_us'], 1, ' us')}/row, "
+            f"PostgreSQL {fmt(pg, 1, ' us')}/row; {db['accepted']:,}/{db['created']:,} accepted",
+        )  # fmt: skip
+    else:
+        db_row = (s, "PostgreSQL rows/s", "n/a", "not measured (--ceiling-rows 0)")
+
+    def pct(x: float | None) -> str:
+        return "n/a" if x is None else f"{100 * x:.1f} %"
+
+    share = (
+        s, "results/s as a share of the ceiling", pct(c["share_of_websocket"]),
+        f"{fmt(results_per_second)} results/s end to end / WebSocket messages/s; "
+        f"/ PostgreSQL rows/s: {pct(c['share_of_database'])} (a result needs about one "
+        "message round trip and one row)",
+    )  # fmt: skip
+    return [ws_row, db_row, share]
 
 
 def _volunteer_rows(v: dict[str, Any]) -> list[Row]:
@@ -245,6 +372,8 @@ def table(summary: dict[str, Any]) -> str:
         _parameter_rows(summary["parameters"])
         + _machine_rows(summary["machine"])
         + _throughput_rows(summary["throughput"])
+        + _server_cpu_rows(summary["server_cpu"])
+        + _ceiling_rows(summary["ceiling"], summary["throughput"]["results_per_second"])
         + _volunteer_rows(summary["volunteers"])
         + _process_rows(summary["processes"], summary["window_s"])
         + _audit_rows(summary["audit"], summary["status"], summary["why"])

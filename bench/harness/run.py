@@ -5,8 +5,11 @@ through simulated volunteers, and print one table.
         [--task-seconds 0] [--processes 2] [--prefetch 2] [--asgi 2] [--workers 2]
 
 Everything runs as subprocesses against a dedicated PostgreSQL database (dropped and created
-at the start, left afterwards for inspection) and Redis database (flushed at the start);
-logs, the table (table.txt) and every figure (results.json) go to bench/out/<timestamp>/.
+at the start, left afterwards for inspection) and Redis database (flushed at the start); the
+server processes are started with the Procfile's commands and the settings a deployment has
+(unless --sweep or --setting says otherwise). Before the workload, the ceiling of the pieces
+under the path is measured (bench/harness/ceiling.py). Logs, the table (table.txt) and every
+figure (results.json) go to bench/out/<timestamp>/.
 The exit code is 0 only when the batch finished in time and the audit is clean.
 See bench/README.md for what each figure means.
 """
@@ -24,7 +27,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bench.harness import check, metrics, report, workload
+from bench.harness import ceiling, check, metrics, report, workload
 from bench.harness.deployment import PYTHON, Config, Deployment, DeploymentError, Managed
 from bench.harness.services import (
     broker_backlog,
@@ -40,8 +43,8 @@ SWEEPS = (
     "transitioner", "feeder", "validator", "assimilator", "credit_fold", "cleanup", "decay",
     "project_stats", "rac_badges", "leaderboards",
 )  # fmt: skip
-DEFAULT_SWEEPS = {"validator": 2.0, "assimilator": 2.0}  # a safety net behind the tasks
 POLL_SECONDS = 0.2
+CEILING_BATCH = 256  # results per flush in the database ceiling
 PROGRESS_EVERY = 5.0
 VOLUNTEER_STOP_TIMEOUT = 20.0
 
@@ -94,10 +97,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--processes", type=int, default=2, help="volunteer client processes")
     p.add_argument("--prefetch", type=int, default=2, help="tasks each volunteer holds")
-    p.add_argument("--asgi", type=int, default=2, help="uvicorn processes")
-    p.add_argument("--workers", type=int, default=2, help="Celery worker processes")
-    p.add_argument("--pool", choices=["solo", "prefork"], default="solo")
-    p.add_argument("--concurrency", type=int, default=2, help="children per prefork worker")
+    p.add_argument("--asgi", type=int, default=2, help="web processes (Procfile web)")
+    p.add_argument("--workers", type=int, default=2, help="Celery workers (Procfile worker)")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds for the workload")
     p.add_argument("--ramp", type=float, default=1.0, help="seconds over which clients start")
     p.add_argument(
@@ -106,7 +107,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="append",
         default=[],
         metavar="NAME=SECONDS",
-        help=f"a sweep interval ({', '.join(SWEEPS)}); validator=2 and assimilator=2 unless given",
+        help=f"a sweep interval ({', '.join(SWEEPS)}) other than the deployment's",
+    )
+    p.add_argument(
+        "--ceiling-seconds",
+        type=float,
+        default=4.0,
+        help="the bare WebSocket endpoint's measuring window (0: not measured)",
+    )
+    p.add_argument(
+        "--ceiling-rows",
+        type=int,
+        default=4096,
+        help="results recorded through the flush for the database ceiling (0: not measured)",
     )
     add_deployment_options(
         p,
@@ -127,7 +140,7 @@ def _check(args: argparse.Namespace) -> list[str]:
         problems.append("--volunteers must be at least --quorum (one replica per host)")
     if not 1 <= args.processes <= args.volunteers:
         problems.append("--processes must be between 1 and --volunteers")
-    for name in ("workunits", "quorum", "prefetch", "asgi", "workers", "concurrency"):
+    for name in ("workunits", "quorum", "prefetch", "asgi", "workers"):
         if getattr(args, name) < 1:
             problems.append(f"--{name} must be at least 1")
     if args.prefetch > 64:
@@ -136,13 +149,15 @@ def _check(args: argparse.Namespace) -> list[str]:
         problems.append("--task-seconds must be >= 0 and --timeout > 0")
     if not 0 <= args.task_jitter < 1:
         problems.append("--task-jitter must be in [0, 1)")
+    if args.ceiling_seconds < 0 or args.ceiling_rows < 0:
+        problems.append("--ceiling-seconds and --ceiling-rows must be >= 0")
     problems += [f"unknown sweep {n!r}" for n, _ in args.sweep if n not in SWEEPS]
     return problems
 
 
 def make_config(args: argparse.Namespace, run_dir: Path) -> Config:
-    sweeps = dict(DEFAULT_SWEEPS)
-    sweeps.update({name: float(seconds) for name, seconds in args.sweep})
+    # Only what the options say differs from a deployment: no sweep or setting of the bench's own.
+    sweeps = {name: float(seconds) for name, seconds in args.sweep}
     return Config(
         run_dir=run_dir,
         out_dir=args.out,
@@ -150,8 +165,6 @@ def make_config(args: argparse.Namespace, run_dir: Path) -> Config:
         redis_url=args.redis_url,
         asgi=args.asgi,
         workers=args.workers,
-        pool=args.pool,
-        concurrency=args.concurrency,
         queue=f"sg-bench-{run_dir.name}",
         prefetch=args.prefetch,
         sweeps=sweeps,
@@ -213,7 +226,9 @@ def start_volunteers(dep: Deployment, args: argparse.Namespace, slug: str) -> li
 
 
 def service_rows(config: Config) -> list[metrics.Watched]:
-    """PostgreSQL (the postmaster, its own processes and this run's backends) and Redis."""
+    """PostgreSQL (the postmaster, its own processes and this run's backends but the
+    bench's own) and Redis; the backend of the bench's own connection, which polls the
+    database, is a row of its own, the bench's."""
     from django.db import connection
 
     out = []
@@ -226,10 +241,15 @@ def service_rows(config: Config) -> list[metrics.Watched]:
 
         def ours(pid: int) -> bool:
             name = metrics.postgres_backend_db(pid)
-            return name is None or name == db
+            return pid != backend and (name is None or name == db)
 
-        detail = f"postmaster, server processes and the backends of {db}"
+        detail = f"postmaster, server processes and the backends of {db} but the bench's"
         out.append(metrics.Watched("postgresql", "postgresql", postmaster, True, ours, detail))
+        out.append(
+            metrics.Watched(
+                "harness-db", "harness", backend, detail="the backend of this process's polling"
+            )
+        )
     pid = redis_server_pid(config.redis_url)
     if pid is not None:
         out.append(metrics.Watched("redis", "redis", pid, detail="the whole server (shared)"))
@@ -314,6 +334,7 @@ def execute(args: argparse.Namespace, run_dir: Path) -> dict[str, Any]:
     with Deployment(config) as dep:
         wl = prepared_workload(dep, args)
         data["machine"].update(service_versions(config))
+        data["ceiling"] = measure_ceiling(dep, args)
         print(f"starting {args.asgi} ASGI, {args.workers} worker(s), beat ...", file=sys.stderr)
         dep.start()
         print(
@@ -332,6 +353,33 @@ def execute(args: argparse.Namespace, run_dir: Path) -> dict[str, Any]:
 
     connections.close_all()
     return data
+
+
+def measure_ceiling(dep: Deployment, args: argparse.Namespace) -> dict[str, Any]:
+    """The bare WebSocket endpoint and the flush's rows/s, before any server process runs."""
+    from django.db import connections
+
+    out: dict[str, Any] = {"websocket": None, "database": None}
+    # The database ceiling copies the bench database, which nobody may be connected to.
+    connections.close_all()
+    if args.ceiling_rows:
+        print(f"ceiling: {args.ceiling_rows:,} results through the flush ...", file=sys.stderr)
+        out["database"] = ceiling.measure_database(dep, rows=args.ceiling_rows, batch=CEILING_BATCH)
+    if args.ceiling_seconds:
+        connections_n = min(args.volunteers, ceiling.MAX_CONNECTIONS)
+        print(
+            f"ceiling: bare WebSocket endpoint, {connections_n} connections for "
+            f"{args.ceiling_seconds:g} s ...",
+            file=sys.stderr,
+            flush=True,
+        )
+        out["websocket"] = ceiling.measure_websocket(
+            dep,
+            connections=connections_n,
+            processes=min(args.processes, connections_n),
+            seconds=args.ceiling_seconds,
+        )
+    return out
 
 
 def service_versions(config: Config) -> dict[str, str]:

@@ -53,6 +53,23 @@ def drop_database(url: str) -> None:
     _administer(url, "DROP DATABASE IF EXISTS {} WITH (FORCE)")
 
 
+def copy_database(source: str, target: str) -> None:
+    """CREATE the bench database ``target`` as a copy of ``source`` (its template), after
+    dropping any leftover of it; nothing may be connected to ``source``."""
+    import psycopg
+    from psycopg import sql
+
+    check_database(source)
+    drop_database(target)
+    admin = urlunsplit(urlsplit(target)._replace(path="/postgres", query=""))
+    with psycopg.connect(admin, autocommit=True, connect_timeout=10) as conn:
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(database_name(target)), sql.Identifier(database_name(source))
+            )
+        )
+
+
 def _administer(url: str, *statements: str) -> None:
     """Run statements naming the bench database from the server's maintenance database."""
     import psycopg

@@ -72,3 +72,74 @@ def test_a_task_delivered_again_counts_once_it_has_finished_on_the_other_worker(
     assert fault.evidence["redelivered_to"] == "worker-2"
     assert fault.evidence["redelivered_after_s"] == 10.0
     assert fault.evidence["redelivered_outcome"] == "succeeded"
+
+
+def test_the_bare_endpoint_answers_every_text_frame_with_one_of_the_ack_size():
+    import asyncio
+
+    from bench.harness import ceiling
+
+    incoming = [
+        {"type": "websocket.connect"},
+        {"type": "websocket.receive", "text": "x" * ceiling.SEND_BYTES},
+        {"type": "websocket.receive", "bytes": b"ignored"},
+        {"type": "websocket.receive", "text": "again"},
+        {"type": "websocket.disconnect", "code": 1000},
+    ]
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return incoming.pop(0)
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    asyncio.run(ceiling.application({"type": "websocket"}, receive, send))
+    assert [m["type"] for m in sent] == ["websocket.accept", "websocket.send", "websocket.send"]
+    assert {len(m["text"].encode()) for m in sent[1:]} == {ceiling.REPLY_BYTES}
+
+
+def test_the_ceiling_can_run_the_web_command_under_another_websocket_implementation():
+    from bench.harness import ceiling
+    from socialgrid import procfile
+
+    argv = procfile.web_argv_for(ceiling.APP)
+    changed = ceiling.with_ws(argv, "websockets-sansio")
+    assert changed[:2] == ["sh", "-c"]
+    # The shell still expands the port and host; only --ws differs.
+    assert '--port "${PORT:-8000}"' in changed[-1]
+    assert ceiling.ws_implementation(changed[-1]) == "websockets-sansio (WebSocketsSansIOProtocol)"
+    assert ceiling.with_ws(changed, "auto")[-1].count("--ws") == 1
+
+
+def test_server_cpu_per_result_adds_up_the_server_processes_only():
+    from bench.harness import report
+    from bench.harness.metrics import Usage
+
+    def usage(role: str, cpu_s: float) -> Usage:
+        return Usage(role, role, 1, 0.0, 0.0, None, "VmHWM", 1, "", cpu_s)
+
+    rows = [usage("asgi", 1.0), usage("asgi", 0.5), usage("worker", 0.3), usage("beat", 0.0),
+            usage("postgresql", 0.4), usage("volunteers", 9.0), usage("harness", 2.0)]  # fmt: skip
+    c = report.server_cpu(rows, results=1000)
+    assert c["ms_per_result"] == pytest.approx(2.2)
+    assert c["by_role_ms_per_result"]["asgi"] == pytest.approx(1.5)
+    assert c["by_role_ms_per_result"]["redis"] == 0.0
+    assert c["missing_roles"] == ["redis"]
+    assert c["within_target"] is False
+    assert report.server_cpu(rows[:1], results=1000)["within_target"] is True
+    assert report.server_cpu(rows, results=0)["ms_per_result"] is None
+
+
+def test_the_share_of_the_ceiling_divides_the_results_rate_by_each_figure():
+    from bench.harness import report
+
+    ceiling = {
+        "websocket": {"messages_per_second": 20_000.0},
+        "database": {"rows_per_second": 10_000.0},
+    }
+    share = report.ceiling_summary(ceiling, 200.0)
+    assert share["share_of_websocket"] == pytest.approx(0.01)
+    assert share["share_of_database"] == pytest.approx(0.02)
+    empty = report.ceiling_summary({"websocket": None, "database": None}, 200.0)
+    assert (empty["share_of_websocket"], empty["share_of_database"]) == (None, None)

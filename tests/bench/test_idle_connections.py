@@ -64,6 +64,13 @@ def test_every_idle_connection_is_welcomed_and_measured_and_nothing_is_left(serv
     )
     assert a["idle_cpu_percent"] is not None
     assert a["idle_cpu_percent"] >= 0
+    # What one heartbeat costs the process: its CPU in the window per heartbeat answered.
+    assert a["heartbeat_target_ms"] == 0.1
+    assert a["cpu_per_heartbeat_ms"] == pytest.approx(
+        1000 * a["idle_cpu_s"] / c["heartbeats_answered_window"]
+    )
+    assert a["cpu_per_heartbeat_ms"] > 0
+    assert a["server_cpu_per_heartbeat_ms"] >= a["cpu_per_heartbeat_ms"]
     assert a["open_files_limit"] >= CONNECTIONS
 
     table = (run_dir / "table.txt").read_text()

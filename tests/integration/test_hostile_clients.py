@@ -1,7 +1,7 @@
-"""Cheating volunteers against real processes: uvicorn serving the ASGI application,
-PostgreSQL, Redis, and a real Celery worker (with its beat) doing every validation. The
-volunteers are WebSocket clients speaking the protocol; one in five returns a wrong output
-of its own (cheaters never agree with each other)."""
+"""Cheating volunteers against real processes: the Procfile's web process serving the ASGI
+application, PostgreSQL, Redis, and a real Celery worker (with its beat) doing every
+validation. The volunteers are WebSocket clients speaking the protocol; one in five returns a
+wrong output of its own (cheaters never agree with each other)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import asyncio
 import json
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -25,6 +24,7 @@ from compute import submission
 from compute.models import Host, WorkUnit
 from compute.ratelimit import TokenBucket
 from compute.states import AssimilateState
+from socialgrid import procfile
 from tests.compute.hostile_support import check_cheaters_caught, wrong_output
 from tests.compute.protocol_client import CAPS, check_server_message
 from tests.support import square
@@ -53,20 +53,16 @@ def _healthy(port: int) -> bool:
 
 @pytest.fixture
 def asgi_port(worker_env: dict[str, str], tmp_path: Path) -> Iterator[int]:
-    """``uvicorn socialgrid.asgi:application`` on the test database and Redis."""
+    """The Procfile's web process on the test database and Redis."""
     port = _free_port()
     log = tmp_path / "asgi.log"
-    command = [
-        sys.executable, "-m", "uvicorn", "socialgrid.asgi:application",
-        "--host", "127.0.0.1", "--port", str(port),
-        "--ws", "websockets-sansio", "--timeout-graceful-shutdown", "5",
-        "--log-level", "warning",
-    ]  # fmt: skip
     with log.open("wb") as stream:
         proc = subprocess.Popen(
-            command,
+            procfile.argv("web"),
             cwd=ROOT,
-            env={**worker_env, "PYTHONUNBUFFERED": "1"},
+            env=procfile.environment(
+                {**worker_env, "PYTHONUNBUFFERED": "1"}, HOST="127.0.0.1", PORT=port
+            ),
             stdout=stream,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

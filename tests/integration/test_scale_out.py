@@ -2,9 +2,10 @@
 volunteers spread over both processes. A live update raised in one process (a cancelled
 batch, granted credit, a paused membership) reaches the volunteers connected to the other.
 
-Everything goes through real sockets: two uvicorn subprocesses serve socialgrid on ports of
-their own, the volunteers speak the protocol over WebSockets, and the owner and the volunteer
-act through HTTP requests. Every server message is checked against docs/protocol.schema.json.
+Everything goes through real sockets: two web processes (the Procfile's command) serve
+socialgrid on ports of their own, the volunteers speak the protocol over WebSockets, and the
+owner and the volunteer act through HTTP requests. Every server message is checked against
+docs/protocol.schema.json.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import http.client
 import json
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from http.cookies import SimpleCookie
@@ -31,6 +31,7 @@ from compute import submission
 from compute.api.tokens import issue_token
 from compute.models import CreditEntry, Host, Membership, Replica
 from compute.states import BatchState, MembershipState, Outcome, ServerState, ValidateState
+from socialgrid import procfile
 from tests.compute.protocol_client import CAPS, check_client_message, check_server_message
 from tests.support import square
 
@@ -48,7 +49,7 @@ def free_port() -> int:
 
 
 class AsgiProcess:
-    """``uvicorn socialgrid.asgi:application`` in a subprocess on a free port."""
+    """The Procfile's web process in a subprocess on a free port."""
 
     def __init__(self, name: str, env: dict[str, str], log_dir: Path) -> None:
         self.name = name
@@ -69,18 +70,11 @@ class AsgiProcess:
     def launch(self) -> None:
         self.port = free_port()
         self.launches += 1
-        command = [
-            sys.executable, "-m", "uvicorn", "socialgrid.asgi:application",
-            "--host", "127.0.0.1", "--port", str(self.port),
-            "--ws", "websockets-sansio",
-            "--timeout-graceful-shutdown", "5",
-            "--log-level", "warning",
-        ]  # fmt: skip
         with self.log.open("ab") as stream:
             self.proc = subprocess.Popen(
-                command,
+                procfile.argv("web"),
                 cwd=ROOT,
-                env=self.env,
+                env=procfile.environment(self.env, HOST="127.0.0.1", PORT=self.port),
                 stdout=stream,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

@@ -1,0 +1,176 @@
+"""One production shape: the Procfile holds the command of each process, the deployment guide
+gives those commands verbatim, and the bench starts exactly those commands."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.harness import deployment, run
+from socialgrid import procfile
+
+ROOT = Path(__file__).resolve().parents[1]
+GUIDE = ROOT / "docs" / "deploy.md"
+SCRIPTS = str(Path(sys.executable).parent)
+
+
+def test_the_procfile_has_the_three_process_types():
+    types = procfile.read()
+    assert list(types) == ["web", "worker", "beat"]
+    assert all(command.startswith("exec ") for command in types.values())
+    assert "socialgrid.asgi:application" in types["web"]
+
+
+def test_every_procfile_command_is_in_the_deployment_guide_verbatim():
+    guide = GUIDE.read_text()
+    for name, command in procfile.read().items():
+        assert f"{name}: {command}\n" in guide, f"the Procfile's {name} line"
+        assert f"\n{command}\n" in guide, f"the {name} command on a line of its own"
+
+
+def test_the_guide_starts_no_server_process_with_a_command_of_its_own():
+    commands = set(procfile.read().values())
+    starts = re.compile(r"\b(uvicorn socialgrid\.asgi|celery -A socialgrid (worker|beat))\b")
+    lines = [line.strip() for line in GUIDE.read_text().splitlines() if starts.search(line)]
+    assert lines
+    for line in lines:
+        assert line.split(": ", 1)[-1] in commands, line
+
+
+def test_the_readme_points_to_the_deployment_guide():
+    readme = (ROOT / "README.md").read_text()
+    assert "`docs/deploy.md`" in readme
+    assert "celery -A socialgrid" not in readme
+
+
+class FakePopen:
+    """Records what would have been started."""
+
+    started: list[tuple[list[str], dict[str, str]]] = []
+
+    def __init__(self, argv, *, env, **kwargs) -> None:
+        self.args = list(argv)
+        self.pid = 2**22 + 1 + len(self.started)  # past pid_max: no such process
+        self.started.append((self.args, env))
+
+    def poll(self) -> None:
+        return None
+
+
+@pytest.fixture
+def recorded(monkeypatch, tmp_path):
+    FakePopen.started = []
+    monkeypatch.setattr(deployment.subprocess, "Popen", FakePopen)
+    monkeypatch.setattr(deployment.Deployment, "wait_ready", lambda self, p, deadline=None: None)
+    monkeypatch.setenv("SWEEP_VALIDATOR_SECONDS", "99")  # inherited: must not reach a process
+    monkeypatch.setenv("PORT", "1")
+    return FakePopen.started
+
+
+def _deployment(tmp_path: Path, argv: list[str]) -> deployment.Deployment:
+    args = run.parse_args(argv)
+    config = run.make_config(args, tmp_path)
+    config.out_dir = tmp_path
+    return deployment.Deployment(config)
+
+
+def test_the_bench_starts_each_process_with_the_procfile_command(recorded, tmp_path):
+    dep = _deployment(tmp_path, ["--asgi", "2", "--workers", "2", "--port-base", "9100"])
+    try:
+        dep.start()
+    finally:
+        for p in dep.processes:
+            p.stream.close()
+
+    argvs = [argv for argv, _ in recorded]
+    expected = [procfile.argv("web")] * 2 + [procfile.argv("worker")] * 2
+    assert argvs == [*expected, procfile.argv("beat")]
+    assert all(argv[:2] == ["sh", "-c"] for argv in argvs)
+    envs = [env for _, env in recorded]
+    assert [(e["HOST"], e["PORT"]) for e in envs[:2]] == [
+        ("127.0.0.1", "9100"),
+        ("127.0.0.1", "9101"),
+    ]
+    assert [e["WORKER"] for e in envs[2:4]] == ["1", "2"]
+    assert envs[4]["BEAT_SCHEDULE"] == str(tmp_path / "beat-schedule")
+    for env in envs:
+        # uvicorn and celery are this environment's, whatever the caller's PATH.
+        assert env["PATH"].split(os.pathsep)[0] == SCRIPTS
+        # A run uses the settings a deployment has: no sweep of the bench's own.
+        assert not [name for name in env if name.startswith("SWEEP_")]
+    assert "PORT" not in envs[2]
+    assert "PORT" not in envs[4]
+    details = [w.detail for w in dep.watched()]
+    assert details[0] == "Procfile web, PORT=9100"
+    assert details[2] == "Procfile worker, WORKER=1"
+    assert details[4] == "Procfile beat"
+
+
+def test_a_sweep_given_to_the_bench_is_applied_and_shown_as_a_deviation(recorded, tmp_path):
+    dep = _deployment(tmp_path, ["--asgi", "1", "--workers", "1", "--sweep", "validator=5"])
+    assert dep.env()["SWEEP_VALIDATOR_SECONDS"] == "5.0"
+    assert dep.config.sweeps == {"validator": 5.0}
+
+
+def test_the_bench_has_no_worker_options_of_its_own():
+    with pytest.raises(SystemExit):
+        run.parse_args(["--pool", "prefork"])
+
+
+def test_a_restarted_process_gets_the_same_command_and_variables(recorded, tmp_path):
+    dep = _deployment(tmp_path, ["--asgi", "1", "--workers", "1", "--port-base", "9200"])
+    try:
+        dep.start()
+        web = dep.processes[0]
+        again = dep.respawn(web, "asgi-1+")
+    finally:
+        for p in dep.processes:
+            p.stream.close()
+    assert again.argv == procfile.argv("web")
+    assert recorded[-1][1]["PORT"] == "9200"
+    assert again.port == 9200
+
+
+def test_reading_a_procfile(tmp_path):
+    path = tmp_path / "Procfile"
+    path.write_text('# comment\n\nweb: exec uvicorn x:app --port "$PORT"\nbeat:exec b\n')
+    assert procfile.read(path) == {"web": 'exec uvicorn x:app --port "$PORT"', "beat": "exec b"}
+    assert procfile.argv("beat", path) == ["sh", "-c", "exec b"]
+    with pytest.raises(procfile.ProcfileError, match="no 'worker'"):
+        procfile.argv("worker", path)
+    path.write_text("web: a\nweb: b\n")
+    with pytest.raises(procfile.ProcfileError, match="twice"):
+        procfile.read(path)
+    path.write_text("just a command\n")
+    with pytest.raises(procfile.ProcfileError, match="not 'type: command'"):
+        procfile.read(path)
+
+
+def test_the_web_command_with_another_application_keeps_every_option():
+    web = procfile.line("web")
+    other = procfile.web_argv_for("bench.harness.ceiling:application")[-1]
+    assert other == web.replace(procfile.WEB_APP, "bench.harness.ceiling:application")
+    assert procfile.WEB_APP not in other
+
+
+def test_the_environment_puts_this_interpreters_scripts_first():
+    env = procfile.environment({"PATH": f"/usr/bin{os.pathsep}{SCRIPTS}", "A": "1"}, PORT=8001)
+    assert env["PATH"].split(os.pathsep) == [SCRIPTS, "/usr/bin"]
+    assert (env["A"], env["PORT"]) == ("1", "8001")
+
+
+def test_running_a_process_type_becomes_its_command(monkeypatch):
+    calls = []
+    monkeypatch.setattr(procfile.os, "execvpe", lambda *a: calls.append(a))
+    monkeypatch.setenv("WORKER", "3")
+    procfile.main(["worker"])
+    ((file, argv, env),) = calls
+    assert (file, argv) == ("sh", procfile.argv("worker"))
+    assert env["WORKER"] == "3"
+    assert env["PATH"].split(os.pathsep)[0] == SCRIPTS
+    with pytest.raises(SystemExit, match="usage"):
+        procfile.main(["nothing"])
