@@ -592,9 +592,13 @@ async def test_a_flood_past_the_violation_limit_is_closed_and_changes_nothing(
     await world.owner.ws.disconnect()
     after = await sync_to_async(database_snapshot)()
     changes = snapshot_changes(before, after, limit=100)
-    # Only the one accepted result changed anything: its replica.
+    # Only the one accepted result changed anything: its replica, and its work unit's count
+    # of results.
     assert changes
-    assert all(c.startswith(f"compute.Replica {own['replica']}:") for c in changes), changes
+    counted = f"compute.WorkUnit {own['workunit']}: changed {{'n_success': (0, 1)}}"
+    assert all(
+        c.startswith(f"compute.Replica {own['replica']}:") or c == counted for c in changes
+    ), changes
     replica = await sync_to_async(Replica.objects.get)(id=own["replica"])
     assert (replica.outcome, replica.output) == (Outcome.SUCCESS, {"y": -1})
     await world.thief.close()
