@@ -51,7 +51,12 @@ def store_output(workunit: WorkUnit, output: object) -> None:
 BATCH = 200
 DEFAULT_HANDLER = "compute.assimilation.store_output"
 
-PENDING = "SELECT id FROM compute_workunit WHERE assimilate_state = %s ORDER BY id LIMIT %s"
+# The state is written into the statement (the partial index of work units ready to
+# assimilate serves it only then; see compute.feeder.UNSENT).
+PENDING = (
+    "SELECT id FROM compute_workunit "
+    f"WHERE assimilate_state = '{AssimilateState.READY.value}' ORDER BY id LIMIT %s"
+)
 
 LOCK = """
 SELECT id, app_id, project_id, batch_id, name, error_mask, canonical_replica_id
@@ -115,7 +120,7 @@ class Ready:
 def assimilate_pending(limit: int | None = None, now: datetime | None = None) -> int:
     limit = limit or settings.COMPUTE["SWEEP_BATCH"]
     sql = dialect.current()
-    ids = [row[0] for row in sql.execute(PENDING, [AssimilateState.READY, limit])]
+    ids = [row[0] for row in sql.execute(PENDING, [limit])]
     done = 0
     for start in range(0, len(ids), BATCH):
         outcomes = assimilate_workunits(ids[start : start + BATCH], now)

@@ -3,10 +3,10 @@
 A result that completes a quorum asks for validation; a validation that finds a canonical
 result asks for assimilation. Rather than one Celery task per work unit (which floods the
 queue and pays a task's overhead per work unit), a request queues one *drain* task unless
-one is already queued; the drain works through everything pending in batches, then stops.
-The queued flag is a cache key the drain clears before each pass, so a request that comes
-after a pass started always queues another drain: nothing waits for the periodic sweeps,
-which remain as a safety net.
+one is already queued or running; the drain works through everything pending in batches,
+then stops. The queued flag is a cache key the drain clears only once a pass finds nothing
+(and then looks once more), so a request either finds a drain that will see its work unit
+or queues a new one: nothing waits for the periodic sweeps, which remain as a safety net.
 """
 
 from __future__ import annotations
@@ -38,21 +38,45 @@ def _request(kind: str) -> None:
         task.delay()
 
 
-def drain(kind: str, budget: float = BUDGET_SECONDS) -> int:
+def drain(kind: str, budget: float = BUDGET_SECONDS, linger: float | None = None) -> int:
     """Validate (or assimilate) pending work units in batches until none is left or the
-    budget is spent; then hand over to a fresh task so other queued tasks get their turn."""
+    budget is spent; then hand over to a fresh task so other queued tasks get their turn.
+
+    While it runs, its queued flag stays set, so the results arriving meanwhile queue no
+    other drain: this one finds their work units on its next pass. A pass that found less
+    than a full batch is followed by a pause of ``linger`` seconds (DRAIN_LINGER_SECONDS),
+    in which the next batch gathers: a trickle of results is validated a batch at a time,
+    not a work unit at a time, each pass being a fixed handful of statements. Once a pass
+    finds nothing, the flag is cleared and one more pass made: a request that came before
+    the clear is seen by it, one after queues a new drain."""
     from compute import assimilation, validation
 
+    if linger is None:
+        linger = (
+            0.0 if settings.CELERY_TASK_ALWAYS_EAGER else settings.COMPUTE["DRAIN_LINGER_SECONDS"]
+        )
+    full = validation.BATCH if kind == "validate" else assimilation.BATCH
     started = time.monotonic()
     done = 0
     while time.monotonic() - started < budget:
-        cache.delete(QUEUED[kind])
-        if kind == "validate":
-            n = len(validation.validate_pending(limit=validation.BATCH))
-        else:
-            n = assimilation.assimilate_pending(limit=assimilation.BATCH)
+        n = _pass(kind)
         done += n
         if n == 0:
-            return done
+            cache.delete(QUEUED[kind])
+            n = _pass(kind)
+            done += n
+            if n == 0:
+                return done
+        elif n < full and linger > 0:
+            time.sleep(linger)
+    cache.delete(QUEUED[kind])
     _request(kind)
     return done
+
+
+def _pass(kind: str) -> int:
+    from compute import assimilation, validation
+
+    if kind == "validate":
+        return len(validation.validate_pending(limit=validation.BATCH))
+    return assimilation.assimilate_pending(limit=assimilation.BATCH)

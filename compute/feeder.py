@@ -151,10 +151,13 @@ def get_queue() -> ReadyQueue:
     return LocalReadyQueue()
 
 
-UNSENT = """
+# The state is written into the statement, not passed: the partial index of unsent
+# replicas per app serves it only when the planner can see which state is asked for, and
+# prepared statements are planned for any values (compute.dispatch.dialect).
+UNSENT = f"""
 SELECT r.id, r.workunit_id, r.ordinal, w.priority
 FROM compute_replica r JOIN compute_workunit w ON w.id = r.workunit_id
-WHERE r.app_id = %s AND r.server_state = %s AND r.id > %s
+WHERE r.app_id = %s AND r.server_state = '{ServerState.UNSENT.value}' AND r.id > %s
 ORDER BY r.id LIMIT %s
 """
 
@@ -178,7 +181,7 @@ def refill(
     sql = sql or dialect.current()
     limit = limit or settings.COMPUTE["FEEDER_BATCH"]
     cursor = queue.get_cursor(app_id)
-    rows = sql.execute(UNSENT, [app_id, ServerState.UNSENT, cursor, limit])
+    rows = sql.execute(UNSENT, [app_id, cursor, limit])
     queue.push(
         app_id, [Entry(score(prio, wu, ordinal), rid, wu) for rid, wu, ordinal, prio in rows]
     )

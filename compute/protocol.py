@@ -12,7 +12,7 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -365,3 +365,22 @@ def notice(text: str, level: str = "info") -> dict[str, Any]:
 
 def heartbeat(now: datetime) -> dict[str, Any]:
     return {"type": "heartbeat", "time": _time(now)}
+
+
+# A heartbeat as every client sends it: recognised without parsing (see heartbeat_frame).
+HEARTBEAT = '{"type":"heartbeat"}'
+_heartbeat_frames: dict[int, str] = {}
+
+
+def heartbeat_frame(now: float) -> str:
+    """The answer to a heartbeat at ``now`` (epoch seconds), as a text frame. Idle volunteers
+    send nothing else, so at scale this is the server's commonest answer: it is made once a
+    second, to the second."""
+    second = int(now)
+    frame = _heartbeat_frames.get(second)
+    if frame is None:
+        when = datetime.fromtimestamp(second, UTC)
+        frame = encode(heartbeat(when))
+        _heartbeat_frames.clear()
+        _heartbeat_frames[second] = frame
+    return frame

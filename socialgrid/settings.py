@@ -181,7 +181,7 @@ CACHE_URL = envstr("CACHE_URL", REDIS_URL)
 if CACHE_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "socialgrid.cache.RedisCache",
             "LOCATION": CACHE_URL,
             "KEY_PREFIX": "sg:cache",
         }
@@ -210,6 +210,8 @@ DB_PREPARED_STATEMENTS = envbool("DB_PREPARED_STATEMENTS", True)
 DISPATCH = {
     # Ops (results, errors, progress, leases) one flush of the writer takes at most.
     "MAX_BATCH": envint("DISPATCH_MAX_BATCH", 500, minimum=1),
+    # How long an idle writer waits for more ops before it flushes the first one.
+    "LINGER_SECONDS": envfloat("DISPATCH_LINGER_SECONDS", 0.0),
 }
 # Keep a worker's database connection across tasks (Celery closes it after every task
 # otherwise, and PostgreSQL pays a new backend for each); it is recycled every N tasks.
@@ -293,6 +295,9 @@ COMPUTE = {
     "PURGE_AFTER_DAYS": envfloat("PURGE_AFTER_DAYS", 30.0),
     "ASSIMILATE_MAX_ATTEMPTS": envint("ASSIMILATE_MAX_ATTEMPTS", 5, minimum=1),
     "SWEEP_BATCH": envint("SWEEP_BATCH", 1000, minimum=1),
+    # A validation or assimilation drain that found less than a full batch waits this long
+    # before its next pass, so a trickle of results is handled a batch at a time.
+    "DRAIN_LINGER_SECONDS": envfloat("DRAIN_LINGER_SECONDS", 0.2),
     "MAX_KERNEL_BYTES": envint("MAX_KERNEL_BYTES", 8 * 1024 * 1024, minimum=1024),
     # Packages whose functions apps created through the API may name (reference, comparator,
     # assimilator): the server imports them, so only code deployed with it qualifies.

@@ -27,17 +27,17 @@ log = logging.getLogger(__name__)
 OVERFETCH = 4
 MAX_ROUNDS = 4
 
-# The popped replicas still unsent, and their work units. Entries not returned are stale:
-# leased meanwhile by another process, or no longer needed.
-UNSENT = """
+# In one statement: the popped replicas still unsent, with their work units (entries not
+# among them are stale: leased meanwhile by another process, or no longer needed), and the
+# replicas of those work units that the flush's hosts or users already hold.
+CANDIDATES = """
 SELECT r.id, w.id, w.error_mask, w.canonical_replica_id, w.hr_class, w.name, w.input{text},
-       w.delay_bound, w.replication
+       w.delay_bound, w.replication, NULL, NULL
 FROM compute_replica r JOIN compute_workunit w ON w.id = r.workunit_id
 WHERE r.id {ids} AND r.server_state = %s
-"""
-
-HELD = """
-SELECT workunit_id, host_id, user_id FROM compute_replica
+UNION ALL
+SELECT NULL, workunit_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, host_id, user_id
+FROM compute_replica
 WHERE workunit_id {wus} AND (host_id {hosts} OR user_id {users})
 """
 
@@ -116,34 +116,28 @@ class Candidates:
             return
         sql = self.sql
         ids, params = sql.ids(sorted({e.replica_id for e in entries}))
-        for (
-            replica_id,
-            wu_id,
-            mask,
-            canonical,
-            hr_class,
-            name,
-            input_json,
-            delay,
-            how,
-        ) in sql.execute(sql.format(UNSENT, ids=ids), [*params, ServerState.UNSENT]):
+        wus, wu_params = sql.ids(sorted({e.workunit_id for e in entries}))
+        hosts, host_params = sql.ids(self.host_ids)
+        users, user_params = sql.ids(self.user_ids)
+        for row in sql.execute(
+            sql.format(CANDIDATES, ids=ids, wus=wus, hosts=hosts, users=users),
+            [*params, ServerState.UNSENT, *wu_params, *host_params, *user_params],
+        ):
+            replica_id, wu_id = row[0], row[1]
+            if replica_id is None:
+                host_id, user_id = row[9], row[10]
+                if host_id is not None:
+                    self.held_by_host.add((host_id, wu_id))
+                if user_id is not None:
+                    self.held_by_user.add((user_id, wu_id))
+                continue
             self.unsent.add(replica_id)
             if wu_id not in self.workunits:
+                mask, canonical, hr_class, name, input_json, delay, how = row[2:9]
                 finished = bool(mask) or canonical is not None
                 self.workunits[wu_id] = WorkUnitRow(
                     finished, hr_class, name, input_json, delay, how
                 )
-        wus, wu_params = sql.ids(sorted({e.workunit_id for e in entries}))
-        hosts, host_params = sql.ids(self.host_ids)
-        users, user_params = sql.ids(self.user_ids)
-        for wu_id, host_id, user_id in sql.execute(
-            sql.format(HELD, wus=wus, hosts=hosts, users=users),
-            [*wu_params, *host_params, *user_params],
-        ):
-            if host_id is not None:
-                self.held_by_host.add((host_id, wu_id))
-            if user_id is not None:
-                self.held_by_user.add((user_id, wu_id))
 
     # --- taking -------------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from compute import retry
@@ -47,7 +47,6 @@ REPORTS = (
 )
 
 
-@retry.on_conflict()
 def apply(
     ops: Sequence[Op],
     *,
@@ -60,7 +59,28 @@ def apply(
     ``committed`` is called with the answers as soon as the transaction has committed,
     before whatever the flush queued for after its commit (a validation request, which runs
     at once where Celery runs in-process): hosts hear that their results are stored before
-    they hear of the credit for them."""
+    they hear of the credit for them.
+
+    A lease that another process's concurrent lease makes a second replica of one work unit
+    for the same host or user is refused by the database; the flush is then made again (once),
+    and its fresh read of what the hosts hold leaves that replica out."""
+    for attempt in (1, 2):
+        try:
+            return _apply(ops, now=now, rng=rng, committed=committed)
+        except IntegrityError:
+            if attempt == 2 or transaction.get_connection().in_atomic_block:
+                raise
+    raise AssertionError("unreachable")
+
+
+@retry.on_conflict()
+def _apply(
+    ops: Sequence[Op],
+    *,
+    now: datetime | None,
+    rng: random.Random | None,
+    committed: Callable[[list[Answer]], None] | None,
+) -> list[Answer]:
     now = now or timezone.now()
     sql = dialect.current()
     kinds: dict[type, list[int]] = defaultdict(list)
@@ -83,17 +103,29 @@ def apply(
                     ):
                         answers[i] = receipt
             if Touch in kinds:
-                reports.touch_hosts(sql, [ops[i].host_id for i in kinds[Touch]], now)
-            if Lease in kinds:
-                chosen = kinds[Lease]
-                requests = [ops[i] for i in chosen]
+                reports.touch_hosts(sql, [h for i in kinds[Touch] for h in ops[i].host_ids], now)
+            leases = kinds.get(Lease, [])
+            plan = None
+            final: list[tuple[str, list]] = []
+            if leases:
+                requests = [ops[i] for i in leases]
                 candidates = Candidates(sql, {op.host for op in requests})
-                leased = leasing.lease(sql, requests, candidates, now, rng)
-                for i, assignments in zip(chosen, leased, strict=True):
+                plan = leasing.plan(sql, requests, candidates, now, rng)
+                final += plan.statements(sql)
+            count = reports.count_statement(sql, recorded) if results else None
+            if count is not None:
+                final.append(count)
+            # The leases, their jobs counted and the results counted go to the database in
+            # one pipeline: none needs anything back from another.
+            rows = sql.execute_all(final)
+            if plan is not None:
+                leased = rows[0] if plan.rows else []
+                for i, assignments in zip(leases, plan.answers(sql, requests, leased), strict=True):
                     answers[i] = assignments if assignments or not candidates.failed else FAILED
             if results:
+                count_rows = rows[-1] if count is not None else []
                 for i, receipt in zip(
-                    results, reports.count_results(sql, recorded, now), strict=True
+                    results, reports.counted(sql, recorded, count_rows, now), strict=True
                 ):
                     answers[i] = receipt
     except BaseException:

@@ -23,11 +23,11 @@ import random
 import secrets
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 
 from compute.catalog import AppInfo, catalog
 from compute.dispatch.candidates import Candidates
@@ -43,12 +43,16 @@ from compute.scheduler import (
 )
 from compute.states import REPLICA_TRANSITIONS, MembershipState, Replication, ServerState
 
+# Each host's standing (banned, replicas held) and its quota records, one row per record
+# (or one with no record).
 STANDING = """
 SELECT h.id, h.banned OR EXISTS (
          SELECT 1 FROM compute_volunteer v WHERE v.user_id = h.user_id AND v.banned
        ),
-       (SELECT count(*) FROM compute_replica r WHERE r.host_id = h.id AND r.server_state = %s)
-FROM compute_host h WHERE h.id {ids}
+       (SELECT count(*) FROM compute_replica r WHERE r.host_id = h.id AND r.server_state = %s),
+       q.app_id, q.consecutive_valid, q.daily_quota, q.jobs_today, q.quota_day
+FROM compute_host h LEFT JOIN compute_hostapp q ON q.host_id = h.id
+WHERE h.id {ids}
 """
 
 MEMBERSHIPS = """
@@ -90,11 +94,18 @@ LEASE_COLUMNS = (
     ("v_deadline", "timestamptz"),
 )
 
+# The jobs this flush leased, counted against the quotas from the rows the lease wrote (its
+# replicas, this flush's time and tokens), so it needs nothing back from the lease and goes
+# to the database with it.
 COUNT_JOBS = """
-WITH {rows}
-UPDATE compute_hostapp
-SET jobs_today = CASE WHEN quota_day = %s THEN jobs_today + v.v_n ELSE v.v_n END, quota_day = %s
-FROM v WHERE host_id = v.v_host AND app_id = v.v_app
+UPDATE compute_hostapp AS q
+SET jobs_today = CASE WHEN q.quota_day = %s THEN q.jobs_today + c.n ELSE c.n END, quota_day = %s
+FROM (
+    SELECT host_id, app_id, count(*) AS n FROM compute_replica
+    WHERE id {ids} AND sent_at = %s AND lease_token {tokens}
+    GROUP BY host_id, app_id
+) AS c
+WHERE q.host_id = c.host_id AND q.app_id = c.app_id
 """
 
 CLAIM_CLASS = """
@@ -144,36 +155,86 @@ class Request:
     chosen: list[tuple[AppInfo, int, int]]  # (app, replica id, work unit id)
 
 
-def lease(
+@dataclass
+class Leasing:
+    """A flush's requests, served: what to write, and how to read the answers back."""
+
+    requests: list[Request]
+    candidates: Candidates
+    quotas: dict[tuple[int, int], Quota]
+    now: datetime
+    rng: random.Random | None
+    rows: list[tuple] = field(default_factory=list)  # the lease statement's rows
+
+    def statements(self, sql: Dialect) -> list[tuple[str, list]]:
+        """The lease and the count of jobs against the quotas, for the flush to send with
+        its own last statement."""
+        if not self.rows:
+            return []
+        cte, params = sql.rows("v", LEASE_COLUMNS, self.rows)
+        ids, id_params = sql.ids(sorted({row[0] for row in self.rows}))
+        tokens, token_params = sql.texts(sorted({row[4] for row in self.rows}))
+        source, target = REPLICA_TRANSITIONS["lease"]
+        today = self.now.date()
+        return [
+            (
+                sql.format(LEASE, rows=cte, ids=ids),
+                [*params, *target, self.now, *id_params, *source],
+            ),
+            (
+                sql.format(COUNT_JOBS, ids=ids, tokens=tokens),
+                [today, today, *id_params, self.now, *token_params],
+            ),
+        ]
+
+    def answers(
+        self, sql: Dialect, ops: Sequence[Lease], lease_rows: list[tuple]
+    ) -> list[list[Assignment]]:
+        """Assignments from what the lease statement returned: a replica counts only for
+        the host it was leased to."""
+        leased = {(replica_id, host_id) for replica_id, host_id in lease_rows}
+        _adaptive(sql, self.requests, self.candidates, leased, self.quotas, self.now, self.rng)
+        answers: list[list[Assignment]] = [[] for _ in ops]
+        for r in self.requests:
+            answers[r.index] = [
+                _assignment(self.candidates, app, replica_id, wu_id, r.token, self.now)
+                for app, replica_id, wu_id in r.chosen
+                if (replica_id, r.op.host.id) in leased
+            ]
+        return answers
+
+
+def plan(
     sql: Dialect,
     ops: Sequence[Lease],
     candidates: Candidates,
     now: datetime,
     rng: random.Random | None,
-) -> list[list[Assignment]]:
-    """Lease for every request in ``ops``; the caller owns the transaction and hands the
-    candidates no request took back to the cache once it has committed (or all of them,
-    if it failed)."""
-    answers: list[list[Assignment]] = [[] for _ in ops]
-    requests = _requests(sql, ops)
-    if not requests:
-        return answers
+) -> Leasing:
+    """Serve every request in ``ops`` from the cache's candidates; the caller writes the
+    leases (:meth:`Leasing.statements`), reads the answers back (:meth:`Leasing.answers`),
+    and hands the candidates no request took back to the cache once it has committed (or
+    all of them, if it failed)."""
     today = now.date()
-    quotas = _quotas(sql, requests, today)
+    requests, quotas = _requests(sql, ops, today)
+    leasing = Leasing(requests, candidates, quotas, now, rng)
+    if not requests:
+        return leasing
     candidates.prefetch(_demand(requests, quotas, today))
     for request in requests:
         _serve(request, candidates, quotas, today)
-    chosen = _claim_classes(sql, requests, candidates)
-    leased = _write_leases(sql, candidates, chosen, now)
-    _count_jobs(sql, requests, leased, today)
-    _adaptive(sql, requests, candidates, leased, quotas, now, rng)
-    for request in requests:
-        answers[request.index] = [
-            _assignment(candidates, app, replica_id, wu_id, request.token, now)
-            for app, replica_id, wu_id in request.chosen
-            if (replica_id, request.op.host.id) in leased
-        ]
-    return answers
+    leasing.rows = [
+        (
+            replica_id,
+            r.op.host.id,
+            r.op.host.user_id,
+            app.version_id,
+            r.token,
+            now + timedelta(seconds=candidates.workunit(wu_id).delay_bound),
+        )
+        for r, app, replica_id, wu_id in _claim_classes(sql, requests, candidates)
+    ]
+    return leasing
 
 
 def _demand(
@@ -192,19 +253,23 @@ def _demand(
     return demand
 
 
-def _requests(sql: Dialect, ops: Sequence[Lease]) -> list[Request]:
-    """The requests that may lease anything: host not banned, room under its prefetch
-    limit, projects with runnable apps."""
+def _requests(
+    sql: Dialect, ops: Sequence[Lease], today: date
+) -> tuple[list[Request], dict[tuple[int, int], Quota]]:
+    """The requests that may lease anything (host not banned, room under its prefetch
+    limit, projects with runnable apps), and their hosts' quota records."""
     wanting = [(i, op) for i, op in enumerate(ops) if op.want > 0]
     if not wanting:
-        return []
+        return [], {}
     ids, params = sql.ids(sorted({op.host.id for _, op in wanting}))
-    standing = {
-        host_id: None if banned else held
-        for host_id, banned, held in sql.execute(
-            sql.format(STANDING, ids=ids), [ServerState.IN_PROGRESS, *params]
-        )
-    }
+    standing: dict[int, int | None] = {}
+    quotas: dict[tuple[int, int], Quota] = {}
+    for host_id, banned, held, app_id, valid, quota, jobs, day in sql.execute(
+        sql.format(STANDING, ids=ids), [ServerState.IN_PROGRESS, *params]
+    ):
+        standing[host_id] = None if banned else held
+        if app_id is not None:
+            quotas[(host_id, app_id)] = Quota(valid, quota, jobs, sql.read_date(day))
     memberships = _memberships(sql, {op.host.user_id for _, op in wanting} - {None})
     prefetch = settings.COMPUTE["PREFETCH_PER_CORE"]
     requests = []
@@ -228,7 +293,8 @@ def _requests(sql: Dialect, ops: Sequence[Lease]) -> list[Request]:
             requests.append(
                 Request(op, i, min(room, op.want), apps, shares, secrets.token_hex(16), [])
             )
-    return requests
+    _create_quotas(sql, requests, quotas, today)
+    return requests, quotas
 
 
 def _memberships(sql: Dialect, user_ids: set[int]) -> dict[int, list[tuple[int, float, float]]]:
@@ -255,32 +321,27 @@ def _shares(host: HostRef, memberships: dict[int, list]) -> list[ProjectShare]:
     ]
 
 
-def _quotas(sql: Dialect, requests: list[Request], today: date) -> dict[tuple[int, int], Quota]:
-    """Each host's quota records for the apps it may run, created with the project's quota
-    when missing."""
-    wanted = {
+def _create_quotas(
+    sql: Dialect, requests: list[Request], quotas: dict[tuple[int, int], Quota], today: date
+) -> None:
+    """Quota records for the apps a host runs for the first time, with the project's quota."""
+    missing = {
         (r.op.host.id, app.id): app.daily_quota_per_core
         for r in requests
         for apps in r.apps.values()
         for app in apps
+        if (r.op.host.id, app.id) not in quotas
     }
-    quotas = _read_quotas(sql, list(wanted))
-    missing = [(h, a, wanted[(h, a)]) for h, a in wanted if (h, a) not in quotas]
-    if missing:
-        cte, params = sql.rows(
-            "v", (("v_host", "bigint"), ("v_app", "bigint"), ("v_quota", "bigint")), missing
-        )
-        sql.execute(sql.format(CREATE_QUOTAS, rows=cte), [*params, today])
-        quotas.update(_read_quotas(sql, [(h, a) for h, a, _ in missing]))
-    return quotas
-
-
-def _read_quotas(sql: Dialect, pairs: list[tuple[int, int]]) -> dict[tuple[int, int], Quota]:
-    cte, params = sql.rows("v", (("v_host", "bigint"), ("v_app", "bigint")), pairs)
-    return {
-        (host, app): Quota(valid, quota, jobs, sql.read_date(day))
-        for host, app, valid, quota, jobs, day in sql.execute(sql.format(QUOTAS, rows=cte), params)
-    }
+    if not missing:
+        return
+    rows = [(h, a, q) for (h, a), q in sorted(missing.items())]
+    cte, params = sql.rows(
+        "v", (("v_host", "bigint"), ("v_app", "bigint"), ("v_quota", "bigint")), rows
+    )
+    sql.execute(sql.format(CREATE_QUOTAS, rows=cte), [*params, today])
+    cte, params = sql.rows("v", (("v_host", "bigint"), ("v_app", "bigint")), list(missing))
+    for host, app, valid, quota, jobs, day in sql.execute(sql.format(QUOTAS, rows=cte), params):
+        quotas[(host, app)] = Quota(valid, quota, jobs, sql.read_date(day))
 
 
 def _serve(
@@ -331,72 +392,6 @@ def _claim_classes(
                 continue
             chosen.append((r, app, replica_id, wu_id))
     return chosen
-
-
-def _write_leases(
-    sql: Dialect,
-    candidates: Candidates,
-    chosen: list[tuple[Request, AppInfo, int, int]],
-    now: datetime,
-) -> set[tuple[int, int]]:
-    """Lease what the requests chose; the (replica, host) pairs that took effect."""
-    if not chosen:
-        return set()
-    rows = [
-        (
-            replica_id,
-            r.op.host.id,
-            r.op.host.user_id,
-            app.version_id,
-            r.token,
-            now + timedelta(seconds=candidates.workunit(wu_id).delay_bound),
-        )
-        for r, app, replica_id, wu_id in chosen
-    ]
-    try:
-        with transaction.atomic():
-            return _lease_rows(sql, rows, now)
-    except IntegrityError:
-        # Another process leased a replica of one of these work units to the same host or
-        # user meanwhile (the database refuses a second): lease one by one, skipping those.
-        leased: set[tuple[int, int]] = set()
-        for row in rows:
-            try:
-                with transaction.atomic():
-                    leased |= _lease_rows(sql, [row], now)
-            except IntegrityError:
-                continue
-        return leased
-
-
-def _lease_rows(sql: Dialect, rows: list[tuple], now: datetime) -> set[tuple[int, int]]:
-    """Lease the rows; the (replica, host) pairs that took effect."""
-    cte, params = sql.rows("v", LEASE_COLUMNS, rows)
-    ids, id_params = sql.ids(sorted({row[0] for row in rows}))
-    source, target = REPLICA_TRANSITIONS["lease"]
-    return {
-        (replica_id, host_id)
-        for replica_id, host_id in sql.execute(
-            sql.format(LEASE, rows=cte, ids=ids), [*params, *target, now, *id_params, *source]
-        )
-    }
-
-
-def _count_jobs(
-    sql: Dialect, requests: list[Request], leased: set[tuple[int, int]], today: date
-) -> None:
-    per_pair: dict[tuple[int, int], int] = defaultdict(int)
-    for r in requests:
-        for app, replica_id, _ in r.chosen:
-            if (replica_id, r.op.host.id) in leased:
-                per_pair[(r.op.host.id, app.id)] += 1
-    if per_pair:
-        cte, params = sql.rows(
-            "v",
-            (("v_host", "bigint"), ("v_app", "bigint"), ("v_n", "bigint")),
-            [(h, a, n) for (h, a), n in sorted(per_pair.items())],
-        )
-        sql.execute(sql.format(COUNT_JOBS, rows=cte), [*params, today, today])
 
 
 def _adaptive(

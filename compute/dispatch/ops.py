@@ -115,7 +115,9 @@ class Lease:
 
 @dataclass(frozen=True, slots=True)
 class Touch:
-    host_id: int
+    """Hosts seen recently (a hint for pages and the admin: gathered for a few seconds)."""
+
+    host_ids: tuple[int, ...]
 
 
 Op = ReportResult | ReportError | ReportProgress | Lease | Touch

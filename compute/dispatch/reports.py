@@ -174,24 +174,25 @@ def record_results(sql: Dialect, ops: Sequence[ReportResult], now: datetime) -> 
     return Recorded(ops, first, done)
 
 
-def count_results(sql: Dialect, recorded: Recorded, now: datetime) -> list[Receipt]:
-    """Count the results on their work units, asking for validation where they reach a
-    quorum; the receipts. A flush does this last: the work units' rows stay locked until
-    it commits, and results of the same work units in another process's flush wait."""
+def count_statement(sql: Dialect, recorded: Recorded) -> tuple[str, list] | None:
+    """The statement counting the results on their work units, asking for validation where
+    they reach a quorum. A flush sends it last: the work units' rows stay locked until it
+    commits, and results of the same work units in another process's flush wait."""
+    if not recorded.done:
+        return None
+    # In work unit order: concurrent flushes lock the rows they share in the same order.
+    per_wu = sorted(Counter(recorded.done.values()).items())
+    cte, params = sql.rows("v", (("v_wu", "bigint"), ("v_n", "bigint")), per_wu)
+    ids, id_params = sql.ids([wu for wu, _ in per_wu])
+    return sql.format(COUNT_RESULTS, rows=cte, ids=ids), [*params, *id_params]
+
+
+def counted(
+    sql: Dialect, recorded: Recorded, count_rows: list[tuple], now: datetime
+) -> list[Receipt]:
+    """The results' receipts, from what the count statement returned."""
     ops, first, done = recorded.ops, recorded.first, recorded.done
-    flagged: set[int] = set()
-    if done:
-        # In work unit order: concurrent flushes lock the rows they share in the same order.
-        per_wu = sorted(Counter(done.values()).items())
-        cte, params = sql.rows("v", (("v_wu", "bigint"), ("v_n", "bigint")), per_wu)
-        ids, id_params = sql.ids([wu for wu, _ in per_wu])
-        flagged = {
-            wu_id
-            for wu_id, need_validate in sql.execute(
-                sql.format(COUNT_RESULTS, rows=cte, ids=ids), [*params, *id_params]
-            )
-            if need_validate
-        }
+    flagged = {wu_id for wu_id, need_validate in count_rows if need_validate}
     if flagged:
         from compute.drains import request_validation
 

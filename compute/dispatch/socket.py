@@ -22,7 +22,6 @@ import time
 from typing import Any
 
 from django.conf import settings
-from django.utils import timezone
 
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -37,7 +36,6 @@ from compute.dispatch.ops import (
     Receipt,
     ReportError,
     ReportProgress,
-    Touch,
     result_report,
 )
 from compute.protocol import Close, Code
@@ -104,10 +102,13 @@ class WorkerConsumer(AsyncWebsocketConsumer):
     # --- sending ----------------------------------------------------------------------------
 
     async def send_json(self, message: dict[str, Any]) -> None:
+        await self.send_text(protocol.encode(message))
+
+    async def send_text(self, text: str) -> None:
         if self.closed:
             return
         try:
-            await self.send(text_data=protocol.encode(message))
+            await self.base_send({"type": "websocket.send", "text": text})
         except OSError:
             # The client went away while its answer was on its way (uvicorn's
             # ClientDisconnected is an OSError): nothing to do, nothing to report.
@@ -150,6 +151,11 @@ class WorkerConsumer(AsyncWebsocketConsumer):
             )
         if not self.bucket.take():
             return await self.violation(Code.RATE_LIMITED, "too many messages; slow down")
+        if text_data == protocol.HEARTBEAT and self.session is not None:
+            # What idle volunteers send, and nothing else: answered without parsing.
+            await self.send_text(protocol.heartbeat_frame(time.time()))
+            self._touch()
+            return
         try:
             message = protocol.parse(text_data)
         except protocol.ProtocolError as e:
@@ -177,7 +183,7 @@ class WorkerConsumer(AsyncWebsocketConsumer):
             op = ReportProgress(host, message.replica, message.lease, message.fraction)
             await self._answer(await writer.get().submit(op), "progress", message.replica)
         elif isinstance(message, protocol.Heartbeat):
-            await self.send_json(protocol.heartbeat(timezone.now()))
+            await self.send_text(protocol.heartbeat_frame(time.time()))
 
     async def result(self, message: protocol.Result) -> None:
         op = result_report(
@@ -274,8 +280,8 @@ class WorkerConsumer(AsyncWebsocketConsumer):
         now = time.monotonic()
         if now - self.last_touch > TOUCH_EVERY:
             self.last_touch = now
-            # Last seen is a hint: it rides with the next flush, and nobody waits for it.
-            writer.get().submit(Touch(self.host.id))
+            # Last seen is a hint: the writer gathers them and nobody waits for it.
+            writer.get().touch(self.host.id)
 
     # --- live events ------------------------------------------------------------------------
 

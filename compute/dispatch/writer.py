@@ -34,9 +34,12 @@ from channels.db import database_sync_to_async
 from compute import dbthreads
 from compute.dispatch import flush
 from compute.dispatch.flush import Answer
-from compute.dispatch.ops import FAILED, Op
+from compute.dispatch.ops import FAILED, Op, Touch
 
 log = logging.getLogger(__name__)
+
+# Last-seen times wait this long for others to write with.
+TOUCH_SECONDS = 5.0
 
 _executor: ThreadPoolExecutor | None = None
 _executor_lock = threading.Lock()
@@ -58,14 +61,19 @@ def get() -> Writer:
     loop = asyncio.get_running_loop()
     writer = _writers.get(loop)
     if writer is None:
-        writer = _writers[loop] = Writer(loop, settings.DISPATCH["MAX_BATCH"])
+        writer = _writers[loop] = Writer(
+            loop, settings.DISPATCH["MAX_BATCH"], settings.DISPATCH["LINGER_SECONDS"]
+        )
     return writer
 
 
 class Writer:
-    def __init__(self, loop: asyncio.AbstractEventLoop, max_batch: int) -> None:
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, max_batch: int, linger: float = 0.0
+    ) -> None:
         self.loop = loop
         self.max_batch = max_batch
+        self.linger = linger
         self.pending: list[tuple[Op, asyncio.Future]] = []
         self.busy = False
         self.scheduled = False
@@ -73,6 +81,8 @@ class Writer:
         self.ops = 0
         self.idle = asyncio.Event()
         self.idle.set()
+        self.touched: set[int] = set()
+        self.touch_timer: asyncio.TimerHandle | None = None
 
     def submit(self, op: Op) -> asyncio.Future[Answer]:
         """Queue ``op`` for the next flush; the future holds its answer once committed."""
@@ -80,10 +90,27 @@ class Writer:
         self.pending.append((op, future))
         self.idle.clear()
         if not self.busy and not self.scheduled:
-            # Not at once: ops handed over in this turn of the loop join the same flush.
+            # Not at once: ops handed over in this turn of the loop, or within the linger,
+            # join the same flush.
             self.scheduled = True
-            self.loop.call_soon(self._next)
+            if self.linger > 0:
+                self.loop.call_later(self.linger, self._next)
+            else:
+                self.loop.call_soon(self._next)
         return future
+
+    def touch(self, host_id: int) -> None:
+        """Note that a host was seen; the hosts noted within TOUCH_SECONDS are written
+        together, as one op."""
+        self.touched.add(host_id)
+        if self.touch_timer is None:
+            self.touch_timer = self.loop.call_later(TOUCH_SECONDS, self._touch)
+
+    def _touch(self) -> None:
+        self.touch_timer = None
+        if self.touched:
+            host_ids, self.touched = tuple(sorted(self.touched)), set()
+            self.submit(Touch(host_ids))
 
     async def settled(self) -> None:
         """Until every op handed over so far has been flushed, with the work its flush

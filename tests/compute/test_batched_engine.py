@@ -132,3 +132,28 @@ def test_a_drain_out_of_budget_hands_over_to_a_fresh_task(
 @pytest.mark.parametrize("kind", ["validate", "assimilate"])
 def test_a_drain_with_nothing_pending_does_nothing(db, kind):
     assert drains.drain(kind) == 0
+
+
+def test_a_drain_pauses_after_a_small_pass_and_keeps_its_flag_meanwhile(
+    project_factory, host_factory, monkeypatch
+):
+    """Requests during the pause find the flag set and queue no second drain; the work units
+    they flagged are taken by the drain's next pass."""
+    project = project_factory()
+    _batch(project, 4)
+    for _ in range(2):
+        _report_all(project, host_factory(project), square, 4)
+    WorkUnit.objects.update(need_validate=True, canonical_replica=None)
+    Replica.objects.update(validate_state=ValidateState.INIT)
+    cache.set(drains.QUEUED["validate"], 1)
+    pauses, flags = [], []
+
+    def pause(seconds):
+        pauses.append(seconds)
+        flags.append(cache.get(drains.QUEUED["validate"]))
+
+    monkeypatch.setattr(drains.time, "sleep", pause)
+    assert drains.drain("validate", linger=0.25) == 4
+    assert pauses == [0.25]
+    assert flags == [1]
+    assert cache.get(drains.QUEUED["validate"]) is None

@@ -45,7 +45,7 @@ def test_answers_come_back_in_the_order_of_the_ops(project, host_factory):
         ReportProgress(HostRef.of(host), first.replica_id, first.lease_token, 0.5),
         Lease(HostRef.of(host), 1),
         result_of(host, second),
-        Touch(host.id),
+        Touch((host.id,)),
         ReportError(HostRef.of(host), third.replica_id, third.lease_token, "kernel failed"),
     ]
     progress, leased, result, touched, error = flush.apply(ops)

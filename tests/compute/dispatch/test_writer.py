@@ -38,7 +38,7 @@ async def test_ops_of_one_turn_share_a_flush_and_are_answered_in_order(
         for a in held
     ]
     request = out.submit(Lease(ref, 2))
-    touched = out.submit(Touch(host.id))
+    touched = out.submit(Touch((host.id,)))
 
     receipts = await asyncio.gather(*results)
     assignments = await request
@@ -90,3 +90,22 @@ async def test_an_op_that_fails_costs_only_its_own_answer(
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1
     assert "ReportError" in errors[0].getMessage()
+
+
+async def test_last_seen_times_are_gathered_into_one_op(project_factory, host_factory, monkeypatch):
+    monkeypatch.setattr(writer, "TOUCH_SECONDS", 0.05)
+    host, _ = await sync_to_async(leased)(project_factory, host_factory)
+    other = await sync_to_async(host_factory)()
+    out = writer.get()
+    before = out.ops
+    out.touch(host.id)
+    out.touch(other.id)
+    out.touch(host.id)
+    await asyncio.sleep(0.1)
+    await out.settled()
+
+    assert out.ops == before + 1
+    seen = await sync_to_async(
+        lambda: list(Host.objects.filter(id__in=[host.id, other.id]).values_list("last_seen"))
+    )()
+    assert all(when is not None for (when,) in seen)
