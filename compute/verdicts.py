@@ -15,8 +15,7 @@ from typing import Any
 
 from django.db import transaction
 
-from compute import comparators, credit, notify
-from compute.dispatch import reports
+from compute import comparators, credit, notify, reliability
 from compute.dispatch.dialect import Dialect
 from compute.dotted import resolve
 from compute.states import (
@@ -236,15 +235,6 @@ SET target_nresults = v.v_target,
 FROM v WHERE id {ids} AND id = v.v_wu
 """
 
-RECORD_VALID = """
-WITH {rows}
-UPDATE compute_hostapp
-SET consecutive_valid = consecutive_valid + v.v_n,
-    daily_quota = CASE WHEN daily_quota >= v.v_reaches THEN v.v_cap
-                       ELSE daily_quota * v.v_factor END
-FROM v WHERE host_id = v.v_host AND app_id = v.v_app
-"""
-
 COUNT_VERDICTS = """
 WITH {rows}
 UPDATE compute_host SET n_valid = n_valid + v.v_valid, n_invalid = n_invalid + v.v_invalid
@@ -335,8 +325,8 @@ class Plan:
             WorkUnit.objects.filter(id=wu.id).update(spot_check=False)
             escalate([wu.id], wu.app.min_quorum, wu.app.target_nresults, self.now)
         granted = credit.grant(self.grants, self.now)
-        self._record_valid(sql)
-        reports.record_failures(sql, self.invalid_pairs)
+        reliability.record_valid(self.valid_pairs, self.quota_caps, sql)
+        reliability.record_failure(self.invalid_pairs, sql)
         self._count_verdicts(sql)
         if granted:
             transaction.on_commit(lambda: notify.credit_granted(granted))
@@ -384,27 +374,6 @@ class Plan:
         source, target = REPLICA_TRANSITIONS["not_needed"]
         ids, params = sql.ids([wu.id for wu in self.canonical])
         sql.execute(sql.format(NOT_NEEDED, ids=ids), [*target, *params, *source])
-
-    def _record_valid(self, sql: Dialect) -> None:
-        """Valid results for (host, app) pairs: one more in a row, quota doubles (per result)
-        up to the cap. A batch may hold many results of one host (a backlog validated after
-        an outage), so the doubling is never computed past the cap: a quota at or above
-        cap / 2**n goes straight to the cap, a smaller one doubles n times and stays under."""
-        rows = []
-        for (host_id, app_id), n in sorted(Counter(self.valid_pairs).items()):
-            cap = self.quota_caps[app_id]
-            reaches_cap = -(-cap // 2**n)  # ceil(cap / 2**n), at least 1
-            # Below reaches_cap a quota doubles n times and stays under the cap, so the
-            # factor used is never more than the cap.
-            rows.append((host_id, app_id, n, cap, reaches_cap, min(2**n, max(cap, 1))))
-        if rows:
-            cte, params = sql.rows(
-                "v",
-                (("v_host", "bigint"), ("v_app", "bigint"), ("v_n", "bigint"),
-                 ("v_cap", "bigint"), ("v_reaches", "bigint"), ("v_factor", "bigint")),
-                rows,
-            )  # fmt: skip
-            sql.execute(sql.format(RECORD_VALID, rows=cte), params)
 
     def _count_verdicts(self, sql: Dialect) -> None:
         valid = Counter(h for h, _ in self.valid_pairs)

@@ -51,7 +51,7 @@ def _merge(tallies: list[dict[str, Any]]) -> dict[str, Any]:
         key: sum(t[key] for t in tallies)
         for key in ("volunteers", "welcomed", "empty_assigns", "tasks_assigned", "results_sent",
                     "credit_messages", "cancelled", "disconnects", "lost_requests", "busy_s",
-                    "wall_s")
+                    "wall_s", "requests", "requests_on_results")
     }  # fmt: skip
     return {
         **total,
@@ -320,7 +320,9 @@ def _volunteer_rows(v: dict[str, Any]) -> list[Row]:
     refused = sum(v["refused"].values())
     return [
         (s, "lease latency p50", fmt(v["lease_p50_ms"], 1, " ms"),
-         f"request -> assign with >= 1 task; {v['lease_requests']:,} samples"),
+         f"request (alone, or riding on a result) -> first answer with >= 1 task; "
+         f"{v['lease_requests']:,} samples; {v['requests_on_results']:,} requests rode on "
+         f"results, {v['requests']:,} went alone"),
         (s, "lease latency p99", fmt(v["lease_p99_ms"], 1, " ms"), ""),
         (s, "empty assigns", f"{v['empty_assigns']:,}", "'no work' answers (retry after <= 1 s)"),
         (s, "volunteer efficiency", efficiency,

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 
 from django.db import transaction
 
-from compute import credit
+from compute import credit, reliability
 from compute.catalog import catalog
 from compute.dispatch.dialect import Dialect
 from compute.dispatch.ops import Receipt, Refusal, ReportError, ReportProgress, ReportResult
@@ -224,15 +224,6 @@ WHERE r.id {ids} AND r.id = v.v_id AND r.host_id = v.v_host AND r.lease_token = 
 RETURNING id, host_id, lease_token, workunit_id, app_id
 """
 
-# BOINC's reliability after a failure: the streak ends, the quota halves per failure (at
-# least 1; a quota fits in 31 bits, so halving it 31 times or more leaves the floor).
-RECORD_FAILURES = """
-WITH {rows}
-UPDATE compute_hostapp
-SET consecutive_valid = 0, daily_quota = {greatest}(daily_quota / v.v_divisor, 1)
-FROM v WHERE host_id = v.v_host AND app_id = v.v_app
-"""
-
 COUNT_HOST_ERRORS = """
 WITH {rows}
 UPDATE compute_host SET n_error = n_error + v.v_n FROM v WHERE id = v.v_host
@@ -265,7 +256,7 @@ def record_errors(sql: Dialect, ops: Sequence[ReportError], now: datetime) -> li
         )
     }
     if done:
-        record_failures(sql, [(host, app) for _, app, host in done.values()])
+        reliability.record_failure([(host, app) for _, app, host in done.values()], sql)
         per_host = Counter(host for _, _, host in done.values())
         cte, params = sql.rows(
             "v", (("v_host", "bigint"), ("v_n", "bigint")), sorted(per_host.items())
@@ -280,17 +271,6 @@ def record_errors(sql: Dialect, ops: Sequence[ReportError], now: datetime) -> li
         i: Receipt(True, workunit_id=done[_key(ops[i])][0]) for i in first if _key(ops[i]) in done
     }
     return _receipts(sql, ops, accepted, first, now)
-
-
-def record_failures(sql: Dialect, pairs: Sequence[tuple[int, int]]) -> None:
-    """Errors, timeouts and invalid results of (host, app) pairs."""
-    if not pairs:
-        return
-    rows = [(host, app, 2 ** min(n, 31)) for (host, app), n in sorted(Counter(pairs).items())]
-    cte, params = sql.rows(
-        "v", (("v_host", "bigint"), ("v_app", "bigint"), ("v_divisor", "bigint")), rows
-    )
-    sql.execute(sql.format(RECORD_FAILURES, rows=cte), params)
 
 
 def flag_transition(sql: Dialect, workunit_ids: Sequence[int], now: datetime) -> None:

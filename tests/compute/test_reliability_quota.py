@@ -20,7 +20,9 @@ def record(project_factory, host_factory):
 
     def make(quota: int) -> HostApp:
         HostApp.objects.filter(host=host, app=app).delete()
-        return reliability.ensure_records(host.id, {app.id: quota}, timezone.now().date())[app.id]
+        return HostApp.objects.create(
+            host=host, app=app, daily_quota=quota, quota_day=timezone.now().date()
+        )
 
     return make
 
