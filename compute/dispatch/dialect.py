@@ -108,22 +108,27 @@ class Postgres(Dialect):
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         connection.ensure_connection()
+        raw = connection.connection
+        if _begins(raw):
+            return self.execute_all([(sql, params)])[0]
         # Django's wrapper turns psycopg's errors into Django's (what retries and the
         # writer look for) and marks the connection as having seen one.
         with connection.wrap_database_errors:
-            cursor = _cursor(connection.connection)
+            cursor = _cursor(raw)
             cursor.execute(sql, params, prepare=_prepare())
             return cursor.fetchall() if cursor.description else []
 
     def execute_all(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[tuple]]:
         """Sent together in one pipeline: one wait for the database instead of one per
-        statement."""
-        if len(statements) < 2:
-            return super().execute_all(statements)
+        statement (and the transaction's BEGIN goes with the first)."""
+        if not statements:
+            return []
         import psycopg
 
         connection.ensure_connection()
         raw = connection.connection
+        if len(statements) == 1 and not _begins(raw):
+            return [self.execute(*statements[0])]
         with connection.wrap_database_errors:
             cursors = [psycopg.Cursor(raw) for _ in statements]
             with raw.pipeline():
@@ -133,6 +138,14 @@ class Postgres(Dialect):
             for cursor in cursors:
                 cursor.close()
             return out
+
+
+def _begins(raw: Any) -> bool:
+    """Is the next statement the first of a transaction? psycopg then sends BEGIN ahead of
+    it, a round trip of its own unless both go in one pipeline."""
+    from psycopg import pq
+
+    return not raw.autocommit and raw.info.transaction_status == pq.TransactionStatus.IDLE
 
 
 class Sqlite(Dialect):

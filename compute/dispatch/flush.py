@@ -92,9 +92,6 @@ def _apply(
         with transaction.atomic():
             if committed is not None:
                 transaction.on_commit(lambda: committed(answers))
-            results = kinds.get(ReportResult, [])
-            if results:
-                recorded = reports.record_results(sql, [ops[i] for i in results], now)
             for kind, record in REPORTS:
                 if kind in kinds:
                     chosen = kinds[kind]
@@ -104,13 +101,28 @@ def _apply(
                         answers[i] = receipt
             if Touch in kinds:
                 reports.touch_hosts(sql, [h for i in kinds[Touch] for h in ops[i].host_ids], now)
+            # The results and the hosts' standing go together: the standing sees the
+            # results (a returned replica no longer counts against its host's limit).
+            results = kinds.get(ReportResult, [])
             leases = kinds.get(Lease, [])
+            requests = [ops[i] for i in leases]
+            first: list[tuple[str, list]] = []
+            if results:
+                statement, partial = reports.results_statement(sql, [ops[i] for i in results], now)
+                first.append(statement)
+            standing = leasing.standing_statement(sql, requests) if leases else None
+            if standing is not None:
+                first.append(standing)
+            rows = sql.execute_all(first)
+            if results:
+                recorded = reports.recorded(partial, rows[0])
             plan = None
             final: list[tuple[str, list]] = []
             if leases:
-                requests = [ops[i] for i in leases]
                 candidates = Candidates(sql, {op.host for op in requests})
-                plan = leasing.plan(sql, requests, candidates, now, rng)
+                plan = leasing.plan(
+                    sql, requests, candidates, now, rng, rows[-1] if standing else []
+                )
                 final += plan.statements(sql)
             count = reports.count_statement(sql, recorded) if results else None
             if count is not None:

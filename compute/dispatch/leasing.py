@@ -204,19 +204,33 @@ class Leasing:
         return answers
 
 
+def standing_statement(sql: Dialect, ops: Sequence[Lease]) -> tuple[str, list] | None:
+    """The read of the requesting hosts' standing and quota records, for the flush to send
+    with its results (it must see them: a result frees its host's slot)."""
+    host_ids = sorted({op.host.id for op in ops if op.want > 0})
+    if not host_ids:
+        return None
+    ids, params = sql.ids(host_ids)
+    return sql.format(STANDING, ids=ids), [ServerState.IN_PROGRESS, *params]
+
+
 def plan(
     sql: Dialect,
     ops: Sequence[Lease],
     candidates: Candidates,
     now: datetime,
     rng: random.Random | None,
+    standing: list[tuple] | None = None,
 ) -> Leasing:
     """Serve every request in ``ops`` from the cache's candidates; the caller writes the
     leases (:meth:`Leasing.statements`), reads the answers back (:meth:`Leasing.answers`),
     and hands the candidates no request took back to the cache once it has committed (or
     all of them, if it failed)."""
     today = now.date()
-    requests, quotas = _requests(sql, ops, today)
+    if standing is None:
+        statement = standing_statement(sql, ops)
+        standing = sql.execute(*statement) if statement else []
+    requests, quotas = _requests(sql, ops, standing, today)
     leasing = Leasing(requests, candidates, quotas, now, rng)
     if not requests:
         return leasing
@@ -254,19 +268,16 @@ def _demand(
 
 
 def _requests(
-    sql: Dialect, ops: Sequence[Lease], today: date
+    sql: Dialect, ops: Sequence[Lease], standing_rows: list[tuple], today: date
 ) -> tuple[list[Request], dict[tuple[int, int], Quota]]:
     """The requests that may lease anything (host not banned, room under its prefetch
     limit, projects with runnable apps), and their hosts' quota records."""
     wanting = [(i, op) for i, op in enumerate(ops) if op.want > 0]
     if not wanting:
         return [], {}
-    ids, params = sql.ids(sorted({op.host.id for _, op in wanting}))
     standing: dict[int, int | None] = {}
     quotas: dict[tuple[int, int], Quota] = {}
-    for host_id, banned, held, app_id, valid, quota, jobs, day in sql.execute(
-        sql.format(STANDING, ids=ids), [ServerState.IN_PROGRESS, *params]
-    ):
+    for host_id, banned, held, app_id, valid, quota, jobs, day in standing_rows:
         standing[host_id] = None if banned else held
         if app_id is not None:
             quotas[(host_id, app_id)] = Quota(valid, quota, jobs, sql.read_date(day))

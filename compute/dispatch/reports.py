@@ -148,7 +148,11 @@ class Recorded:
     done: dict[tuple[int, int, str], int]  # (replica, host, lease) -> work unit
 
 
-def record_results(sql: Dialect, ops: Sequence[ReportResult], now: datetime) -> Recorded:
+def results_statement(
+    sql: Dialect, ops: Sequence[ReportResult], now: datetime
+) -> tuple[tuple[str, list], Recorded]:
+    """The statement recording ``ops``, and what its rows are read back into
+    (:func:`recorded`): a flush sends it with the first statement of its leases."""
     first = _first_of_each(ops)
     rows = [
         (
@@ -164,14 +168,23 @@ def record_results(sql: Dialect, ops: Sequence[ReportResult], now: datetime) -> 
     cte, params = sql.rows("v", RESULT_COLUMNS, rows)
     ids, id_params = sql.ids(sorted({ops[i].replica_id for i in first}))
     source, target = _transition("report_success")
-    done = {
-        (replica_id, host_id, token): wu_id
-        for replica_id, host_id, token, wu_id in sql.execute(
-            sql.format(RECORD_RESULTS, rows=cte, ids=ids),
-            [*params, *target, now, *id_params, now, *source],
-        )
+    statement = (
+        sql.format(RECORD_RESULTS, rows=cte, ids=ids),
+        [*params, *target, now, *id_params, now, *source],
+    )
+    return statement, Recorded(ops, first, {})
+
+
+def recorded(partial: Recorded, rows: list[tuple]) -> Recorded:
+    partial.done = {
+        (replica_id, host_id, token): wu_id for replica_id, host_id, token, wu_id in rows
     }
-    return Recorded(ops, first, done)
+    return partial
+
+
+def record_results(sql: Dialect, ops: Sequence[ReportResult], now: datetime) -> Recorded:
+    statement, partial = results_statement(sql, ops, now)
+    return recorded(partial, sql.execute(*statement))
 
 
 def count_statement(sql: Dialect, recorded: Recorded) -> tuple[str, list] | None:
