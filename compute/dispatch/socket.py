@@ -166,7 +166,13 @@ class WorkerConsumer(AsyncWebsocketConsumer):
             return await self.hello(message)
         if self.session is None:
             return await self.violation(Code.HELLO_FIRST, "say hello first")
-        await self.handle(message)
+        try:
+            await self.handle(message)
+        except Exception:
+            # A fault of the server's (the writer answers database failures itself): the
+            # volunteer hears it may retry, and keeps its socket.
+            log.exception("failed to handle a %s message", type(message).__name__)
+            await self.send_json(protocol.error(Code.SERVER_ERROR, FAILED_MESSAGE))
         self._touch()
 
     async def handle(self, message: protocol.Message) -> None:

@@ -10,7 +10,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from compute import notify, submission
-from compute.dispatch import live
+from compute.dispatch import live, writer
 from tests.compute.protocol_client import Client
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
@@ -129,3 +129,21 @@ async def test_a_volunteer_leaving_mid_flush_is_not_a_server_error(project, capl
 
     outcome = await sync_to_async(lambda: Replica.objects.get(id=task["replica"]).outcome)()
     assert outcome == "success"
+
+
+async def test_a_fault_of_the_server_is_answered_and_the_socket_kept(project, monkeypatch, caplog):
+    client = await volunteer(project)
+
+    def broken(self, op):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(writer.Writer, "submit", broken)
+    answer = await client.ask({"type": "request", "n": 1})
+    assert answer["type"] == "error"
+    assert answer["code"] == "server_error"
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == [
+        "failed to handle a Request message"
+    ]
+    monkeypatch.undo()
+    assert (await client.ask({"type": "request", "n": 1}))["type"] == "assign"
+    await client.close()
