@@ -209,7 +209,7 @@ WITH {rows}
 UPDATE compute_replica
 SET validate_state = v.v_to, granted_credit = COALESCE(v.v_granted, granted_credit)
 FROM v
-WHERE id {ids} AND id = v.v_id AND server_state = %s AND outcome = %s
+WHERE id = v.v_id AND server_state = %s AND outcome = %s
   AND validate_state = v.v_from
 """
 
@@ -218,7 +218,7 @@ WITH {rows}
 UPDATE compute_workunit
 SET canonical_replica_id = v.v_canonical, canonical_credit = v.v_credit, validated_at = %s,
     assimilate_state = CASE WHEN assimilate_state = %s THEN %s ELSE assimilate_state END
-FROM v WHERE id {ids} AND id = v.v_wu
+FROM v WHERE id = v.v_wu
 """
 
 NOT_NEEDED = """
@@ -232,7 +232,7 @@ UPDATE compute_workunit
 SET target_nresults = v.v_target,
     transition_time = CASE WHEN transition_time IS NULL OR transition_time > %s THEN %s
                            ELSE transition_time END
-FROM v WHERE id {ids} AND id = v.v_wu
+FROM v WHERE id = v.v_wu
 """
 
 COUNT_VERDICTS = """
@@ -314,10 +314,7 @@ class Plan:
                 (("v_wu", "bigint"), ("v_target", "bigint")),
                 [(wu.id, wu.target_nresults) for wu in self.targets],
             )
-            ids, id_params = sql.ids([wu.id for wu in self.targets])
-            sql.execute(
-                sql.format(TARGETS, rows=cte, ids=ids), [*params, self.now, self.now, *id_params]
-            )
+            sql.execute(sql.format(TARGETS, rows=cte), [*params, self.now, self.now])
         for wu in self.escalated:
             from compute.models import WorkUnit
             from compute.scheduler import escalate
@@ -353,11 +350,7 @@ class Plan:
             (("v_id", "bigint"), ("v_from", "text"), ("v_to", "text"), ("v_granted", "float8")),
             rows,
         )
-        ids, id_params = sql.ids(sorted({row[0] for row in rows}))
-        sql.execute(
-            sql.format(MOVE_REPLICAS, rows=cte, ids=ids),
-            [*params, *id_params, server_state, outcome],
-        )
+        sql.execute(sql.format(MOVE_REPLICAS, rows=cte), [*params, server_state, outcome])
 
     def _canonical(self, sql: Dialect) -> None:
         cte, params = sql.rows(
@@ -365,10 +358,9 @@ class Plan:
             (("v_wu", "bigint"), ("v_canonical", "bigint"), ("v_credit", "float8")),
             [(wu.id, wu.canonical_replica_id, wu.canonical_credit) for wu in self.canonical],
         )
-        ids, id_params = sql.ids([wu.id for wu in self.canonical])
         sql.execute(
-            sql.format(CANONICAL, rows=cte, ids=ids),
-            [*params, self.now, *ASSIMILATE_TRANSITIONS["ready"], *id_params],
+            sql.format(CANONICAL, rows=cte),
+            [*params, self.now, *ASSIMILATE_TRANSITIONS["ready"]],
         )
         # Unsent replicas of validated work units will never be sent.
         source, target = REPLICA_TRANSITIONS["not_needed"]

@@ -80,7 +80,7 @@ SET server_state = %s, outcome = %s, validate_state = %s, host_id = v.v_host,
     user_id = v.v_user, app_version_id = v.v_version, lease_token = v.v_token, sent_at = %s,
     deadline = v.v_deadline
 FROM v
-WHERE r.id {ids} AND r.id = v.v_id AND r.server_state = %s AND r.outcome = %s
+WHERE r.id = v.v_id AND r.server_state = %s AND r.outcome = %s
   AND r.validate_state = %s
 RETURNING id, host_id
 """
@@ -111,7 +111,7 @@ WHERE q.host_id = c.host_id AND q.app_id = c.app_id
 CLAIM_CLASS = """
 WITH {rows}
 UPDATE compute_workunit SET hr_class = v.v_class
-FROM v WHERE id {ids} AND id = v.v_wu AND hr_class = ''
+FROM v WHERE id = v.v_wu AND hr_class = ''
 """
 
 ADAPTIVE = """
@@ -178,8 +178,8 @@ class Leasing:
         today = self.now.date()
         return [
             (
-                sql.format(LEASE, rows=cte, ids=ids),
-                [*params, *target, self.now, *id_params, *source],
+                sql.format(LEASE, rows=cte),
+                [*params, *target, self.now, *source],
             ),
             (
                 sql.format(COUNT_JOBS, ids=ids, tokens=tokens),
@@ -390,8 +390,7 @@ def _claim_classes(
         cte, params = sql.rows(
             "v", (("v_wu", "bigint"), ("v_class", "text")), sorted(claims.items())
         )
-        ids, id_params = sql.ids(sorted(claims))
-        sql.execute(sql.format(CLAIM_CLASS, rows=cte, ids=ids), [*params, *id_params])
+        sql.execute(sql.format(CLAIM_CLASS, rows=cte), params)
         ids, params = sql.ids(sorted(claims))
         classes = dict(
             sql.execute(f"SELECT id, hr_class FROM compute_workunit WHERE id {ids}", params)

@@ -9,10 +9,11 @@ Results are counted on their work units in the same statement that decides wheth
 for validation, so two results of one work unit committed at the same moment by two
 processes cannot each count only themselves and neither reach the quorum.
 
-Each statement that joins a row set to a large table also names the row set's keys
-(``r.id {ids}``): the planner then reaches the rows through the primary key whatever it
-believes of the table, where statistics that lag behind a table filling fast could steer
-it to scan every row in some state and match them against the row set one by one.
+Each statement that joins a row set to a table joins it on the table's primary key and
+names the rows no other way: the plan starts from the row set and reaches each row with one
+probe of the key, whatever the set's size or what the statistics believe of the table.
+(Naming the keys a second time, ``r.id = ANY(…)``, let a generic plan start from the table
+and compare each row it found with the whole set: quadratic, 30 ms for 200 replicas.)
 """
 
 from __future__ import annotations
@@ -108,7 +109,7 @@ UPDATE compute_replica AS r
 SET server_state = %s, outcome = %s, validate_state = %s, output = v.v_output{json},
     cpu_time = v.v_cpu, claimed_credit = v.v_claimed, received_at = %s
 FROM v
-WHERE r.id {ids} AND r.id = v.v_id AND r.host_id = v.v_host AND r.lease_token = v.v_token
+WHERE r.id = v.v_id AND r.host_id = v.v_host AND r.lease_token = v.v_token
   AND r.deadline >= %s AND r.server_state = %s AND r.outcome = %s AND r.validate_state = %s
 RETURNING id, host_id, lease_token, workunit_id
 """
@@ -134,7 +135,7 @@ SET n_success = n_success + v.v_n,
     need_validate = need_validate OR (error_mask = 0 AND (
         canonical_replica_id IS NOT NULL OR n_success + v.v_n >= min_quorum))
 FROM v
-WHERE id {ids} AND id = v.v_wu
+WHERE id = v.v_wu
 RETURNING id, need_validate
 """
 
@@ -166,12 +167,8 @@ def results_statement(
         for i in first
     ]
     cte, params = sql.rows("v", RESULT_COLUMNS, rows)
-    ids, id_params = sql.ids(sorted({ops[i].replica_id for i in first}))
     source, target = _transition("report_success")
-    statement = (
-        sql.format(RECORD_RESULTS, rows=cte, ids=ids),
-        [*params, *target, now, *id_params, now, *source],
-    )
+    statement = (sql.format(RECORD_RESULTS, rows=cte), [*params, *target, now, now, *source])
     return statement, Recorded(ops, first, {})
 
 
@@ -196,8 +193,7 @@ def count_statement(sql: Dialect, recorded: Recorded) -> tuple[str, list] | None
     # In work unit order: concurrent flushes lock the rows they share in the same order.
     per_wu = sorted(Counter(recorded.done.values()).items())
     cte, params = sql.rows("v", (("v_wu", "bigint"), ("v_n", "bigint")), per_wu)
-    ids, id_params = sql.ids([wu for wu, _ in per_wu])
-    return sql.format(COUNT_RESULTS, rows=cte, ids=ids), [*params, *id_params]
+    return sql.format(COUNT_RESULTS, rows=cte), params
 
 
 def counted(
@@ -232,7 +228,7 @@ UPDATE compute_replica AS r
 SET server_state = %s, outcome = %s, validate_state = %s, error_reason = v.v_reason,
     received_at = %s
 FROM v
-WHERE r.id {ids} AND r.id = v.v_id AND r.host_id = v.v_host AND r.lease_token = v.v_token
+WHERE r.id = v.v_id AND r.host_id = v.v_host AND r.lease_token = v.v_token
   AND r.deadline >= %s AND r.server_state = %s AND r.outcome = %s AND r.validate_state = %s
 RETURNING id, host_id, lease_token, workunit_id, app_id
 """
@@ -260,12 +256,11 @@ def record_errors(sql: Dialect, ops: Sequence[ReportError], now: datetime) -> li
         rows,
     )  # fmt: skip
     source, target = _transition("report_error")
-    ids, id_params = sql.ids(sorted({ops[i].replica_id for i in first}))
     done = {
         (replica_id, host_id, token): (wu_id, app_id, host_id)
         for replica_id, host_id, token, wu_id, app_id in sql.execute(
-            sql.format(RECORD_ERRORS, rows=cte, ids=ids),
-            [*params, *target, now, *id_params, now, *source],
+            sql.format(RECORD_ERRORS, rows=cte),
+            [*params, *target, now, now, *source],
         )
     }
     if done:
@@ -305,7 +300,7 @@ EXTEND_DEADLINES = """
 WITH {rows}
 UPDATE compute_replica AS r SET deadline = v.v_deadline
 FROM v
-WHERE r.id {ids} AND r.id = v.v_id AND r.host_id = v.v_host AND r.lease_token = v.v_token
+WHERE r.id = v.v_id AND r.host_id = v.v_host AND r.lease_token = v.v_token
   AND r.deadline >= %s AND r.server_state = %s AND r.deadline < v.v_deadline
 """
 
@@ -339,11 +334,7 @@ def record_progress(sql: Dialect, ops: Sequence[ReportProgress], now: datetime) 
              ("v_deadline", "timestamptz")),
             moves,
         )  # fmt: skip
-        ids, id_params = sql.ids(sorted({m[0] for m in moves}))
-        sql.execute(
-            sql.format(EXTEND_DEADLINES, rows=cte, ids=ids),
-            [*params, *id_params, now, ServerState.IN_PROGRESS],
-        )
+        sql.execute(sql.format(EXTEND_DEADLINES, rows=cte), [*params, now, ServerState.IN_PROGRESS])
     return out
 
 
