@@ -15,6 +15,13 @@ of a ``--steady`` window once every connection is welcomed; its VmHWM, and the C
 process over the window, are read too. Logs, table.txt and results.json go to
 bench/out/idle-<timestamp>/. The exit code is 0 only when every connection was welcomed and none
 was lost. See bench/README.md for the method.
+
+The floor: unless ``--no-floor``, the same clients then open the same number of connections
+to a bare endpoint (:func:`floor_application`: no Django, no Channels; it answers a hello with
+a welcome naming the same heartbeat interval and a heartbeat with a heartbeat frame), started
+with the Procfile's web command, the application being the only thing changed. Its CPU per
+heartbeat over a window as long is what the ASGI server and the kernel cost for one, before
+any of socialgrid's code runs: the row the figure above is measured against.
 """
 
 from __future__ import annotations
@@ -57,6 +64,7 @@ CLIENT_STOP_TIMEOUT = 30.0
 STATUS_EVERY = 1.0
 POLL_SECONDS = 0.5
 SETTLE_SECONDS = 2.0  # after the warm-up, and after the last welcome
+FLOOR_APP = "bench.idle_connections:floor_application"
 FD_HEADROOM = 256  # descriptors the ASGI process needs besides the sockets
 MAX_NOTES = 20
 HEARTBEAT = '{"type":"heartbeat"}'
@@ -72,6 +80,7 @@ ITEMS = (
     "server errors at close",
     "RSS before", "RSS after", "KiB per connection", "peak RSS", "RSS in the window",
     "idle CPU", "CPU per heartbeat", "CPU while connecting", "open files limit",
+    "socialgrid / floor",
     "redis memory before", "redis memory after", "postgresql memory before",
     "postgresql memory after", "status",
 )  # fmt: skip
@@ -110,6 +119,44 @@ class Tally:
     def note(self, text: str) -> None:
         if len(self.notes) < MAX_NOTES:
             self.notes.append(text[:300])
+
+
+# === The floor: a bare endpoint speaking just enough of the protocol ===========================
+
+
+async def floor_application(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """A hello gets a welcome naming ``FLOOR_HEARTBEAT_SECONDS``, a heartbeat a heartbeat
+    frame with the server's time; 200 to any HTTP request (the harness's readiness check)."""
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    elif scope["type"] == "http":
+        while (await receive()).get("more_body"):
+            pass
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+    elif scope["type"] == "websocket":
+        beat = float(os.environ.get("FLOOR_HEARTBEAT_SECONDS", "30"))
+        welcome = json.dumps({"type": "welcome", "limits": {"heartbeat_seconds": beat}})
+        await receive()  # websocket.connect
+        await send({"type": "websocket.accept"})
+        while True:
+            message = await receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            text = message.get("text")
+            if text == HEARTBEAT:
+                frame = json.dumps(
+                    {"type": "heartbeat", "server_time": int(time.time())}, separators=(",", ":")
+                )
+                await send({"type": "websocket.send", "text": frame})
+            elif text is not None:
+                await send({"type": "websocket.send", "text": welcome})
 
 
 def hello(project: str) -> dict[str, Any]:
@@ -311,6 +358,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=20, help="connections opened and closed first")
     p.add_argument("--workers", type=int, choices=[0, 1], default=1, help="Celery workers")
     p.add_argument(
+        "--floor",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="then measure a bare endpoint under the same web command and clients",
+    )
+    p.add_argument(
         "--connect-timeout",
         type=float,
         default=0.0,
@@ -407,7 +460,9 @@ async def warm_up(url: str, project: str, n: int) -> int:
     return done
 
 
-def start_clients(dep: Deployment, args: argparse.Namespace, url: str) -> list[Managed]:
+def start_clients(
+    dep: Deployment, args: argparse.Namespace, url: str, role: str = "clients"
+) -> list[Managed]:
     procs = []
     for i in range(args.processes):
         first = i * args.connections // args.processes
@@ -417,8 +472,8 @@ def start_clients(dep: Deployment, args: argparse.Namespace, url: str) -> list[M
         argv = [PYTHON, "-m", "bench.idle_connections", "client", "--url", url,
                 "--project", PROJECT_SLUG, "--count", str(count), "--rate", f"{rate:.6g}",
                 "--pending", str(pending),
-                "--out", str(dep.config.run_dir / f"clients-{i + 1}.json")]  # fmt: skip
-        procs.append(dep.spawn(f"clients-{i + 1}", "clients", argv))
+                "--out", str(dep.config.run_dir / f"{role}-{i + 1}.json")]  # fmt: skip
+        procs.append(dep.spawn(f"{role}-{i + 1}", role, argv))
     return procs
 
 
@@ -606,6 +661,59 @@ def steady_window(
     }
 
 
+def measure_floor(dep: Deployment, args: argparse.Namespace) -> dict[str, Any]:
+    """The bare endpoint under the Procfile's web command, the same clients and connections,
+    a window as long as the steady one: its CPU per heartbeat."""
+    from django.conf import settings
+
+    from bench.harness.deployment import free_port
+    from socialgrid import procfile
+
+    port = free_port()
+    beat = settings.PROTOCOL["HEARTBEAT_SECONDS"]
+    server = dep.spawn(
+        "floor-web",
+        "floor",
+        procfile.web_argv_for(FLOOR_APP),
+        port=port,
+        variables={"HOST": "127.0.0.1", "PORT": str(port), "FLOOR_HEARTBEAT_SECONDS": str(beat)},
+        process_type="web",
+    )
+    print(f"the floor: {args.connections:,} connections to a bare endpoint ...", file=sys.stderr)
+    try:
+        dep.wait_ready(server)
+        clients = start_clients(dep, args, f"ws://127.0.0.1:{port}/ws/worker/", "floor-clients")
+        connected = wait_connected(dep, clients, args)
+        welcomed = total(connected, "welcomed")
+        if welcomed < args.connections:
+            return {"why": f"{welcomed:,}/{args.connections:,} welcomed by the bare endpoint"}
+        time.sleep(SETTLE_SECONDS)
+        first = read_status(clients)
+        cpu_before = metrics.cpu_seconds(server.pid)
+        started = time.monotonic()
+        while time.monotonic() - started < args.steady:
+            time.sleep(min(1.0, max(0.0, args.steady - (time.monotonic() - started))))
+            if server.popen.poll() is not None:
+                return {"why": f"the bare endpoint exited; {server.log}"}
+        cpu_after = metrics.cpu_seconds(server.pid)
+        wall = time.monotonic() - started
+        last = read_status(clients)
+    finally:
+        dep.stop(roles=["floor-clients", "floor"], timeout=CLIENT_STOP_TIMEOUT)
+    answered = total(last, "heartbeats_answered") - total(first, "heartbeats_answered")
+    cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
+    return {
+        "why": "",
+        "app": FLOOR_APP,
+        "welcomed": welcomed,
+        "window_s": wall,
+        "heartbeats_answered": answered,
+        "cpu_s": cpu,
+        "cpu_percent": 100.0 * cpu / wall if cpu is not None else None,
+        "cpu_per_heartbeat_ms": 1000.0 * cpu / answered if cpu is not None and answered else None,
+    }
+
+
 def make_run_dir(out: Path) -> Path:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     for n in range(100):
@@ -642,6 +750,7 @@ def execute(args: argparse.Namespace, run_dir: Path) -> dict[str, Any]:
         print(f"starting 1 ASGI, {args.workers} worker(s), beat ...", file=sys.stderr)
         dep.start()
         data.update(measure(dep, args, slug))
+        data["floor"] = measure_floor(dep, args) if args.floor and data["window"] else None
     data["load_after"] = metrics.load_average()
     from django.db import connections
 
@@ -765,10 +874,21 @@ def summarise(data: dict[str, Any]) -> dict[str, Any]:
             }
             for role, figures in data["services"].items()
         },
+        "floor": _floor_summary(data.get("floor"), asgi_cpu_s, answered),
         "window_s": window.get("wall_s"),
         "processes": processes,
         "pids": data["pids"],
     }
+
+
+def _floor_summary(
+    floor: dict[str, Any] | None, asgi_cpu_s: float | None, answered: int | None
+) -> dict[str, Any] | None:
+    if floor is None:
+        return None
+    ours = 1000.0 * asgi_cpu_s / answered if asgi_cpu_s is not None and answered else None
+    base = floor.get("cpu_per_heartbeat_ms")
+    return {**floor, "ratio": ours / base if ours is not None and base else None}
 
 
 Row = tuple[str, str, str, str]
@@ -885,6 +1005,22 @@ def _asgi_rows(a: dict[str, Any], window: float | None) -> list[Row]:
     ]  # fmt: skip
 
 
+def _floor_rows(f: dict[str, Any] | None) -> list[Row]:
+    s = "floor"
+    if f is None:
+        return [(s, "bare endpoint", "n/a", "not measured (--no-floor, or no steady window)")]
+    if f["why"]:
+        return [(s, "bare endpoint", "n/a", f["why"])]
+    return [
+        (s, "CPU per heartbeat", fmt(f["cpu_per_heartbeat_ms"], 3, " ms"),
+         f"{f['app']} under the Procfile's web command, the same clients: "
+         f"{f['welcomed']:,} connections, {f['heartbeats_answered']:,} heartbeats in "
+         f"{f['window_s']:.1f} s, {fmt(f['cpu_percent'], 1, ' %')} CPU"),
+        (s, "socialgrid / floor", fmt(f["ratio"], 2, "x"),
+         "the ASGI process's CPU per heartbeat above, against the bare endpoint's"),
+    ]  # fmt: skip
+
+
 def _service_rows(services: dict[str, Any]) -> list[Row]:
     rows: list[Row] = []
     for role in ("redis", "postgresql"):
@@ -937,6 +1073,7 @@ def table(summary: dict[str, Any]) -> str:
         + _machine_rows(summary["machine"])
         + _connection_rows(summary["connections"])
         + _asgi_rows(summary["asgi"], summary["window_s"])
+        + _floor_rows(summary.get("floor"))
         + _service_rows(summary["services"])
         + _process_rows(summary["processes"], summary["window_s"])
         + [("result", "status", summary["status"], summary["why"])]

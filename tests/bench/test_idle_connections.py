@@ -73,6 +73,16 @@ def test_every_idle_connection_is_welcomed_and_measured_and_nothing_is_left(serv
     assert a["server_cpu_per_heartbeat_ms"] >= a["cpu_per_heartbeat_ms"]
     assert a["open_files_limit"] >= CONNECTIONS
 
+    # The floor: a bare endpoint under the same web command took the same connections and
+    # answered their heartbeats, and the process's figure is put against its own.
+    f = summary["floor"]
+    assert f["why"] == ""
+    assert f["welcomed"] == CONNECTIONS
+    assert f["heartbeats_answered"] >= CONNECTIONS
+    assert f["cpu_per_heartbeat_ms"] == pytest.approx(1000 * f["cpu_s"] / f["heartbeats_answered"])
+    assert f["cpu_per_heartbeat_ms"] > 0
+    assert f["ratio"] == pytest.approx(a["cpu_per_heartbeat_ms"] / f["cpu_per_heartbeat_ms"])
+
     table = (run_dir / "table.txt").read_text()
     assert table.strip() in done.stdout
     missing = [item for item in idle_connections.ITEMS if item not in table]
@@ -86,6 +96,11 @@ def test_every_idle_connection_is_welcomed_and_measured_and_nothing_is_left(serv
     assert len(summary["pids"]) == 4
     assert all(metrics.cpu_seconds(pid) is None for pid in summary["pids"]), "a process outlived"
     assert not json.loads((tmp_path / ".running.json").read_text())
-    assert {"asgi-1.log", "beat.log", "clients-1.json", "clients-2.json"} <= {
-        p.name for p in run_dir.iterdir()
-    }
+    assert {
+        "asgi-1.log",
+        "beat.log",
+        "clients-1.json",
+        "clients-2.json",
+        "floor-web.log",
+        "floor-clients-1.json",
+    } <= {p.name for p in run_dir.iterdir()}
