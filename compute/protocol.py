@@ -152,6 +152,20 @@ def _number(data: dict, key: str, lo: float, hi: float, *, open_low: bool = Fals
     return value
 
 
+MAX_CPU_SECONDS = 31536000.0  # a year
+
+
+def _cpu_time(value: object) -> float:
+    """A result's CPU time: a number of seconds from 0 to a year, or ``bad_cpu_time``. (NaN
+    and the infinities are not JSON and never get here: they are ``bad_json``.)"""
+    seconds = finite_float(value)
+    if seconds is None or not 0.0 <= seconds <= MAX_CPU_SECONDS:
+        raise ProtocolError(
+            Code.BAD_CPU_TIME, f"cpu_time must be a number of seconds from 0 to {MAX_CPU_SECONDS:g}"
+        )
+    return seconds
+
+
 def _str(
     data: dict,
     key: str,
@@ -253,7 +267,7 @@ def parse(text: str) -> Message:
             replica,
             lease,
             data["output"],
-            _number(data, "cpu_time", 0.0, 31536000.0),
+            _cpu_time(data["cpu_time"]),
             _int(data, "request", 1, MAX_REQUEST) if "request" in data else None,
         )
     if kind == "error":

@@ -322,7 +322,18 @@ async def test_heartbeat_is_answered(project):
             json.dumps(
                 {"type": "result", "replica": 1, "lease": "a" * 32, "output": 1, "cpu_time": -1}
             ),
-            "bad_message",
+            "bad_cpu_time",
+        ),
+        (
+            json.dumps(
+                {"type": "result", "replica": 1, "lease": "a" * 32, "output": 1, "cpu_time": "1"}
+            ),
+            "bad_cpu_time",
+        ),
+        (
+            '{"type": "result", "replica": 1, "lease": "%s", "output": 1, "cpu_time": NaN}'
+            % ("a" * 32),
+            "bad_json",
         ),
     ],
 )
