@@ -15,6 +15,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError
+from ninja.errors import ValidationError as SchemaError
 
 from compute.api.auth import BearerToken, WriteThrottle
 from compute.api.batch_endpoints import router as batches_router
@@ -47,6 +48,22 @@ def _error(request: HttpRequest, detail: str, status: int) -> HttpResponse:
 @api.exception_handler(ValidationError)
 def bad_input(request: HttpRequest, exc: ValidationError) -> HttpResponse:
     return _error(request, "; ".join(exc.messages), 400)
+
+
+@api.exception_handler(SchemaError)
+def schema_errors(request: HttpRequest, exc: SchemaError) -> HttpResponse:
+    return api.create_response(
+        request, {"detail": [_located(error) for error in exc.errors]}, status=422
+    )
+
+
+def _located(error: dict) -> dict:
+    """ninja places a body's field under the view's parameter name (``["body", "body",
+    "slug"]``); a client knows only its own JSON: ``["body", "slug"]``."""
+    loc = list(error.get("loc") or [])
+    if len(loc) > 2 and loc[0] == "body":
+        loc.pop(1)
+    return {**error, "loc": loc}
 
 
 @api.exception_handler(Conflict)

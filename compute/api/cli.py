@@ -108,7 +108,7 @@ def _http_error(error: urllib.error.HTTPError) -> str:
 
 
 def _field(loc: list[Any]) -> str:
-    """["body", "body", "slug"] -> "slug": the field, without where the request had it."""
+    """["body", "slug"] -> "slug": the field, without where the request had it."""
     parts = [str(p) for p in loc]
     while len(parts) > 1 and parts[0] in {"body", "query", "path", "form", "file"}:
         parts.pop(0)

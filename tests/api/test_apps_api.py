@@ -147,3 +147,12 @@ def test_a_custom_comparator_needs_an_allowed_path(api, owned_project, settings)
 def test_app_fields_outside_the_schema_are_422(api, owned_project, bad):
     assert api.post_json("/api/projects/mine/apps", {**APP, **bad}).status_code == 422
     assert not App.objects.filter(title="Key search").exists()
+
+
+def test_a_schema_error_names_the_field_where_the_client_put_it(api, owned_project):
+    response = api.post_json("/api/projects/mine/apps", {**APP, "name": "no spaces"})
+
+    assert response.status_code == 422
+    (error,) = response.json()["detail"]
+    assert error["loc"] == ["body", "name"]
+    assert error["msg"]
