@@ -54,6 +54,16 @@ def app_out(app: App) -> dict[str, Any]:
     }
 
 
+PROJECT_SETTINGS = (
+    "min_quorum",
+    "target_nresults",
+    "max_error_results",
+    "max_total_results",
+    "max_success_results",
+    "delay_bound",
+)
+
+
 def project_out(request: HttpRequest, project: Project) -> dict[str, Any]:
     return {
         "slug": project.slug,
@@ -62,6 +72,8 @@ def project_out(request: HttpRequest, project: Project) -> dict[str, Any]:
         "is_public": project.is_public,
         "is_active": project.is_active,
         "created_at": project.created_at,
+        # What the owner set: every field a project is created with reads back.
+        **{field: getattr(project, field) for field in PROJECT_SETTINGS},
         "url": request.build_absolute_uri(project.get_absolute_url()),
         "dashboard_url": request.build_absolute_uri(reverse("owners:project", args=[project.slug])),
         "apps": [app_out(app) for app in project.apps.all()],

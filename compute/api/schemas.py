@@ -118,6 +118,12 @@ class ProjectOut(Schema):
     is_public: bool
     is_active: bool
     created_at: datetime
+    min_quorum: int
+    target_nresults: int
+    max_error_results: int
+    max_total_results: int
+    max_success_results: int
+    delay_bound: int = Field(description="Seconds a volunteer has to return a replica.")
     url: str = Field(description="The project's public page, where volunteers press Start.")
     dashboard_url: str
     apps: list[AppOut]

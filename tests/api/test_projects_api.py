@@ -134,3 +134,21 @@ def test_names_are_returned_as_data_not_markup(api):
 
     assert response["Content-Type"].startswith("application/json")
     assert body(response)["name"] == "<script>alert(1)</script>"
+
+
+def test_every_setting_a_project_is_created_with_reads_back(api, owner):
+    settings = {
+        "min_quorum": 3,
+        "target_nresults": 4,
+        "max_error_results": 6,
+        "max_total_results": 12,
+        "max_success_results": 7,
+        "delay_bound": 900,
+    }
+    created = api.post_json("/api/projects", {"slug": "tuned", "name": "Tuned", **settings})
+    assert created.status_code == 201, created.content
+
+    shown = api.get("/api/projects/tuned").json()
+
+    assert {k: shown[k] for k in settings} == settings
+    assert {k: created.json()[k] for k in settings} == settings
