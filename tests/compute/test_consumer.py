@@ -9,6 +9,7 @@ from datetime import timedelta
 from django.test import Client as HttpClient
 from django.utils import timezone
 
+import jsonschema
 import pytest
 from asgiref.sync import sync_to_async
 
@@ -342,6 +343,18 @@ async def test_malformed_messages_get_their_error_code(project, frame, code):
     reply = await client.ask(frame)
     assert reply["code"] == code
     # The connection still works.
+    assert (await client.ask({"type": "heartbeat"}))["type"] == "heartbeat"
+    await client.close()
+
+
+async def test_the_test_client_holds_its_messages_to_the_schema(project):
+    """A message a test sends as a dict is one the schema allows: the client refuses to send
+    anything else (malformed frames go as text, on purpose)."""
+    client, _ = await anonymous(project)
+    with pytest.raises(jsonschema.ValidationError):
+        await client.send({"type": "request", "n": 0})
+    with pytest.raises(AssertionError, match="undocumented client message"):
+        await client.send({"type": "teleport"})
     assert (await client.ask({"type": "heartbeat"}))["type"] == "heartbeat"
     await client.close()
 

@@ -404,7 +404,8 @@ async def attack(world: World, case: str) -> tuple[Client, list[str]]:
     w, own = world, world.held[0]
 
     async def one(client: Client, frame: dict[str, Any] | str) -> tuple[Client, list[str]]:
-        reply = await client.ask(frame)
+        # Sent as text: a hostile frame is malformed on purpose, past the schema check.
+        reply = await client.ask(frame if isinstance(frame, str) else json.dumps(frame))
         assert reply["type"] == "error", reply
         return client, [reply["code"]]
 
