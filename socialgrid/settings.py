@@ -403,7 +403,13 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # A line per task that succeeded (several a second from the sweeps) buries what
+        # matters; failures are logged at ERROR whatever this says. TASK_LOG_LEVEL=INFO
+        # brings the lines back.
+        "celery.app.trace": {"level": envstr("TASK_LOG_LEVEL", "WARNING")},
+    },
 }
 
 # --- The volunteer protocol (docs/protocol.md) ----------------------------------------------

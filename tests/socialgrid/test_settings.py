@@ -127,3 +127,34 @@ def test_env_readers_reject_nonsense(monkeypatch):
     monkeypatch.setenv("N", "0")
     with pytest.raises(ImproperlyConfigured, match="at least 1"):
         envint("N", 5, minimum=1)
+
+
+@pytest.mark.django_db
+def test_tasks_that_succeed_log_nothing_by_default(caplog):
+    """The demo's log shows the URL, the credentials and real problems, not a line per
+    sweep."""
+    import logging
+
+    from compute.tasks import sweep_validator
+
+    caplog.set_level(logging.INFO)
+    sweep_validator.delay()  # run at once: the tests' settings are the embedded ones
+
+    assert not [r for r in caplog.records if r.name.startswith("celery")]
+
+
+def test_task_lines_are_one_setting_away():
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("TASK_LOG")}
+    code = (
+        "import django, logging; django.setup(); "
+        "print(logging.getLevelName(logging.getLogger('celery.app.trace').level))"
+    )
+    env = {**clean, "DJANGO_SETTINGS_MODULE": "socialgrid.settings", "PYTHONPATH": str(ROOT)}
+    quiet = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    loud = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**env, "TASK_LOG_LEVEL": "INFO"},
+        capture_output=True,
+        text=True,
+    )
+    assert (quiet.stdout.strip(), loud.stdout.strip()) == ("WARNING", "INFO")
