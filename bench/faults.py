@@ -153,6 +153,8 @@ def make_config(args: argparse.Namespace, run_dir: Path, redis_url: str) -> Conf
     settings = {
         "CELERY_VISIBILITY_TIMEOUT": str(args.visibility_timeout),
         "CELERY_RESTORE_SECONDS": "2",
+        # The drill reads how each task ended from the workers' logs.
+        "TASK_LOG_LEVEL": "INFO",
         **dict(args.setting),
     }
     return Config(
