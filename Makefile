@@ -21,7 +21,7 @@ install: $(VENV)/.installed
 ## The whole platform on embedded defaults: http://127.0.0.1:$(PORT)/ (Ctrl-C stops it).
 demo: install
 	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py seed_demo
+	PORT=$(PORT) $(BIN)/python manage.py seed_demo
 	$(BIN)/python manage.py runplatform --port $(PORT)
 
 ## Every test level this machine supports (see scripts/test_levels.py).

@@ -133,6 +133,8 @@ class HeadlessVolunteer:
         self._stopped: asyncio.Event | None = None
         self._stop_reason: str | None = None
         self._welcomed = False
+        self._ever_welcomed = False
+        self._connect_error = ""
         self._request_sent: float | None = None
         self._next_request = 0.0
         self._suspect: float | None = None
@@ -215,8 +217,10 @@ class HeadlessVolunteer:
                     # The Origin was refused; the server's ALLOWED_HOSTS will not change.
                     self._fail(f"the server refused origin {self.origin} (HTTP 403)")
                 else:
+                    self._connect_error = str(e)
                     log.warning("cannot connect to %s: %s", self.url, e)
             except (OSError, TimeoutError, WebSocketException) as e:
+                self._connect_error = describe(e)
                 log.warning("cannot connect to %s: %s", self.url, describe(e))
             finally:
                 self._request_sent = None
@@ -247,7 +251,7 @@ class HeadlessVolunteer:
         await self._send(ws, "hello", json.dumps(hello))
         welcome = await asyncio.wait_for(self._welcome(ws), WELCOME_TIMEOUT)
         self._on_welcome(welcome)
-        self._welcomed = True
+        self._welcomed = self._ever_welcomed = True
         reader = asyncio.create_task(self._read(ws))
         try:
             while self._stop_reason is None:
@@ -390,7 +394,12 @@ class HeadlessVolunteer:
             and self._request_sent is None
             and time.monotonic() - self._idle_since >= self.until_idle
         ):
-            self.stop(f"no work for {self.until_idle:g} s")
+            if not self._ever_welcomed:
+                # Idle because no server answered, not because there was no work.
+                why = self._connect_error or "no welcome"
+                self._fail(f"never connected to {self.url} in {self.until_idle:g} s ({why})")
+            else:
+                self.stop(f"no work for {self.until_idle:g} s")
 
     def _mark_activity(self) -> None:
         self._idle_since = time.monotonic()

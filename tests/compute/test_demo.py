@@ -62,6 +62,12 @@ def test_seed_demo_prints_the_admin_credentials(db, capsys):
     assert authenticate(username="admin", password="s3cret-demo").is_superuser
 
 
+def test_seed_demo_prints_the_address_the_demo_serves_on(db, capsys, monkeypatch):
+    monkeypatch.setenv("PORT", "8771")
+    call_command("seed_demo", "--password", "x")
+    assert "(http://127.0.0.1:8771/admin/)" in capsys.readouterr().out
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -71,7 +77,13 @@ def free_port() -> int:
 def test_runplatform_serves_the_site_and_runs_the_sweeps(tmp_path):
     """`make demo`'s last step: one process on embedded defaults."""
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    env.update(SOCIALGRID_VAR_DIR=str(tmp_path), SWEEP_FEEDER_SECONDS="0.2", PYTHONPATH=str(ROOT))
+    # The sweeps' task lines are the evidence that they run: one setting brings them back.
+    env.update(
+        SOCIALGRID_VAR_DIR=str(tmp_path),
+        SWEEP_FEEDER_SECONDS="0.2",
+        PYTHONPATH=str(ROOT),
+        TASK_LOG_LEVEL="INFO",
+    )
     manage = [sys.executable, str(ROOT / "manage.py")]
     subprocess.run([*manage, "migrate", "-v0"], env=env, check=True, cwd=ROOT)
     subprocess.run(

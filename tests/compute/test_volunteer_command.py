@@ -253,3 +253,20 @@ def test_a_bad_reference_is_refused_before_connecting(reference, error):
         call_command(
             "volunteer", "--project=p", f"--reference={reference}", "--url=ws://0.0.0.0:9/"
         )
+
+
+def test_a_volunteer_that_never_connects_fails_and_says_why(tmp_path):
+    """Nothing listens on the port: not "no work", but an error and a non-zero exit."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens there
+    with pytest.raises(CommandError, match=rf"never connected to ws://127.0.0.1:{port}/ws/worker/"):
+        call_command(
+            "volunteer",
+            "--project=demo",
+            f"--url=ws://127.0.0.1:{port}/ws/worker/",
+            "--until-idle=1",
+            "--workers=1",
+            "--benchmark=1e8",
+            f"--state={tmp_path / 'state.json'}",
+        )

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
 
 from compute.demo import install_demo
+
+
+def _site() -> str:
+    """Where ``make demo`` serves, as runplatform reads it: HOST and PORT (127.0.0.1:8000)."""
+    return f"http://{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 
 
 class Command(BaseCommand):
@@ -40,6 +46,6 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(
                 f"admin account {'created' if created else 'reset'}: "
-                f"username {username!r} password {password!r} (http://127.0.0.1:8000/admin/)"
+                f"username {username!r} password {password!r} ({_site()}/admin/)"
             )
         )
