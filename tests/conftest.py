@@ -9,6 +9,7 @@ services must be present, so CI fails instead of skipping when one is missing.
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 from collections.abc import Callable
 
@@ -39,6 +40,36 @@ def _selected(config: pytest.Config, level: str) -> bool:
 def _fast_password_hashing(settings) -> None:
     # PBKDF2 costs ~0.2 s per user; tests create hundreds.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _no_error_logs(request: pytest.FixtureRequest):
+    """Suites that drive hostile or abrupt clients (marked ``no_error_logs``) fail on any
+    ERROR record or traceback: a client misbehaving or leaving is normal, never a server
+    failure. A test that breaks the server on purpose says so (``error_logs_expected``)."""
+    node = request.node
+    marker = node.get_closest_marker("no_error_logs")
+    if marker is None or node.get_closest_marker("error_logs_expected"):
+        yield
+        return
+    # A suite whose client runs in the test's process names the client's loggers: what the
+    # client says of a refusal is its own business.
+    clients = tuple(marker.kwargs.get("clients", ()))
+    caplog = request.getfixturevalue("caplog")
+    yield
+    records = [r for when in ("setup", "call", "teardown") for r in caplog.get_records(when)]
+    bad = error_records(records, clients)
+    assert not bad, f"ERROR records or tracebacks logged: {bad[:5]}"
+
+
+def error_records(records: list[logging.LogRecord], clients: tuple[str, ...] = ()) -> list[str]:
+    """The records at ERROR or above, or carrying a traceback, but the clients' own."""
+    return [
+        f"{r.name}: {r.getMessage()}"
+        for r in records
+        if (r.levelno >= logging.ERROR or r.exc_info)
+        and not any(r.name == c or r.name.startswith(c + ".") for c in clients)
+    ]
 
 
 @pytest.fixture(autouse=True)

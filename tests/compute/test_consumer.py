@@ -19,7 +19,11 @@ from compute.models import CreditEntry, Host, Membership, Replica, Volunteer
 from compute.states import Outcome, ServerState
 from tests.compute.protocol_client import Client
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.asyncio,
+    pytest.mark.no_error_logs,
+]
 
 
 @pytest.fixture

@@ -34,6 +34,8 @@ from tests.compute.protocol_client import check_client_message, check_server_mes
 
 SQUARE = {"square": "tests.support.square"}
 
+pytestmark = pytest.mark.no_error_logs(clients=("compute.headless",))
+
 # --- references the worker processes import from this module ---------------------------------
 
 
@@ -95,6 +97,8 @@ class Server:
             ws="websockets-sansio",
             lifespan="off",
             log_level="warning",
+            # uvicorn's own records go to the root logger, where the tests see them.
+            log_config=None,
         )
         self._server = uvicorn.Server(config)
         self._task = asyncio.create_task(self._server.serve())

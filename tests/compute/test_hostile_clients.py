@@ -38,7 +38,11 @@ from tests.compute.hostile_support import (
 from tests.compute.protocol_client import Client
 from tests.support import square
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.asyncio,
+    pytest.mark.no_error_logs,
+]
 
 
 @pytest.fixture(autouse=True)

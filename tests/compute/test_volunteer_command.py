@@ -270,3 +270,52 @@ def test_a_volunteer_that_never_connects_fails_and_says_why(tmp_path):
             "--benchmark=1e8",
             f"--state={tmp_path / 'state.json'}",
         )
+
+
+def test_volunteers_leaving_abruptly_leave_nothing_in_the_server_log(platform):
+    """A client that sends a heartbeat and goes at once (a close frame, a bare TCP close, a
+    reset) is a volunteer leaving, not a server failure: no ERROR line, no traceback."""
+    import asyncio
+    import contextlib
+    import struct
+
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
+
+    url = platform.url
+    origin = "http://" + url.split("/")[2]
+    start = len(platform.log.read_text())
+
+    async def leave(how: str) -> None:
+        async with connect(url, origin=origin, open_timeout=10, close_timeout=1) as ws:
+            await ws.send(
+                json.dumps(
+                    {"type": "hello", "v": 1, "project": "keysearch",
+                     "capabilities": {"cores": 1, "platform": "test", "wasm": True,
+                                      "benchmark_fpops": 1e9}}
+                )
+            )  # fmt: skip
+            assert json.loads(await ws.recv())["type"] == "welcome"
+            await ws.send(json.dumps({"type": "heartbeat"}))
+            if how == "close":
+                return  # the context manager sends a close frame at once
+            sock = ws.transport.get_extra_info("socket")
+            if how == "reset":
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            ws.transport.abort()
+
+    async def all_of_them() -> None:
+        for _ in range(5):
+            await leave("close")
+        for how in ("tcp", "reset"):
+            for _ in range(5):
+                # The client's own view of the socket it aborted is no concern here.
+                with contextlib.suppress(OSError, ConnectionClosed):
+                    await leave(how)
+        await asyncio.sleep(1.5)
+
+    asyncio.run(all_of_them())
+
+    log = platform.log.read_text()[start:]
+    assert " ERROR " not in log, log[-4000:]
+    assert "Traceback" not in log, log[-4000:]

@@ -29,7 +29,11 @@ from tests.compute.hostile_support import check_cheaters_caught, wrong_output
 from tests.compute.protocol_client import CAPS, check_server_message
 from tests.support import square
 
-pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.no_error_logs,
+]
 
 ROOT = Path(__file__).resolve().parents[2]
 HOSTS = 10

@@ -13,7 +13,11 @@ from compute import notify, submission
 from compute.dispatch import live, writer
 from tests.compute.protocol_client import Client
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.asyncio,
+    pytest.mark.no_error_logs,
+]
 
 
 @pytest.fixture
@@ -131,6 +135,7 @@ async def test_a_volunteer_leaving_mid_flush_is_not_a_server_error(project, capl
     assert outcome == "success"
 
 
+@pytest.mark.error_logs_expected
 async def test_a_fault_of_the_server_is_answered_and_the_socket_kept(project, monkeypatch, caplog):
     client = await volunteer(project)
 
