@@ -391,6 +391,9 @@ async def test_a_flood_is_rate_limited_then_closed(project, settings):
             break
         codes.append(json.loads(output["text"]).get("code"))
     assert "rate_limited" in codes
+    # The frames still queued behind the close are not handled: nothing is sent after it,
+    # not even a second close.
+    assert await client.ws.receive_nothing(timeout=0.5)
 
 
 async def test_an_idle_connection_is_closed(project, settings):
