@@ -174,3 +174,15 @@ def test_running_a_process_type_becomes_its_command(monkeypatch):
     assert env["PATH"].split(os.pathsep)[0] == SCRIPTS
     with pytest.raises(SystemExit, match="usage"):
         procfile.main(["nothing"])
+
+
+def test_the_pythons_django_supports_may_install_the_project():
+    """Django 5.2 runs on 3.10 to 3.13; the project supports 3.11 to 3.13 (what Debian 12 and
+    current Ubuntu ship), and constraints.txt installs on each (checked when it is refreshed)."""
+    import tomllib
+
+    from packaging.specifiers import SpecifierSet
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    allowed = SpecifierSet(project["requires-python"])
+    assert [v for v in ("3.10", "3.11", "3.12", "3.13") if v in allowed] == ["3.11", "3.12", "3.13"]
