@@ -178,7 +178,7 @@ def test_running_a_process_type_becomes_its_command(monkeypatch):
 
 def test_the_pythons_django_supports_may_install_the_project():
     """Django 5.2 runs on 3.10 to 3.13; the project supports 3.11 to 3.13 (what Debian 12 and
-    current Ubuntu ship), and constraints.txt installs on each (checked when it is refreshed)."""
+    current Ubuntu ship); constraints.txt was installed and the suite run on each."""
     import tomllib
 
     from packaging.specifiers import SpecifierSet
