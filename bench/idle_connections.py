@@ -126,21 +126,12 @@ class Tally:
 
 async def floor_application(scope: dict[str, Any], receive: Any, send: Any) -> None:
     """A hello gets a welcome naming ``FLOOR_HEARTBEAT_SECONDS``, a heartbeat a heartbeat
-    frame with the server's time; 200 to any HTTP request (the harness's readiness check)."""
-    if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
-    elif scope["type"] == "http":
-        while (await receive()).get("more_body"):
-            pass
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        await send({"type": "http.response.body", "body": b"ok"})
-    elif scope["type"] == "websocket":
+    frame with the server's time; the lifespan and HTTP as the ceiling's endpoint."""
+    from bench.harness.ceiling import serve_plain
+
+    if await serve_plain(scope, receive, send):
+        return
+    if scope["type"] == "websocket":
         beat = float(os.environ.get("FLOOR_HEARTBEAT_SECONDS", "30"))
         welcome = json.dumps({"type": "welcome", "limits": {"heartbeat_seconds": beat}})
         await receive()  # websocket.connect

@@ -50,9 +50,9 @@ def _text(size: int) -> str:
 # === The bare endpoint ========================================================================
 
 
-async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    """Accept, and answer every text frame with a text frame; 200 to any HTTP request (the
-    harness's readiness check)."""
+async def serve_plain(scope: dict[str, Any], receive: Any, send: Any) -> bool:
+    """What a bare endpoint answers besides its sockets: the lifespan, and 200 to any HTTP
+    request (the harness's readiness check). False for a socket, which is the caller's."""
     if scope["type"] == "lifespan":
         while True:
             message = await receive()
@@ -60,13 +60,21 @@ async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await send({"type": "lifespan.shutdown.complete"})
-                return
-    elif scope["type"] == "http":
+                return True
+    if scope["type"] == "http":
         while (await receive()).get("more_body"):
             pass
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"ok"})
-    elif scope["type"] == "websocket":
+        return True
+    return False
+
+
+async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Accept, and answer every text frame with a text frame."""
+    if await serve_plain(scope, receive, send):
+        return
+    if scope["type"] == "websocket":
         reply = _text(int(os.environ.get("CEILING_REPLY_BYTES", REPLY_BYTES)))
         await receive()  # websocket.connect
         await send({"type": "websocket.accept"})

@@ -8,6 +8,7 @@ from django.db.models import Prefetch, QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 
+from compute.api.projects import PROJECT_FIELDS
 from compute.models import App, AppVersion, Batch, Project
 
 
@@ -54,14 +55,8 @@ def app_out(app: App) -> dict[str, Any]:
     }
 
 
-PROJECT_SETTINGS = (
-    "min_quorum",
-    "target_nresults",
-    "max_error_results",
-    "max_total_results",
-    "max_success_results",
-    "delay_bound",
-)
+# What an owner set when creating the project, besides its text and visibility.
+PROJECT_SETTINGS = tuple(f for f in PROJECT_FIELDS if f not in ("description", "is_public"))
 
 
 def project_out(request: HttpRequest, project: Project) -> dict[str, Any]:
