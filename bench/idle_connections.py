@@ -48,6 +48,7 @@ from bench.harness.deployment import PYTHON, Config, Deployment, DeploymentError
 from bench.harness.metrics import fmt, percentile, render_table
 from bench.harness.run import add_deployment_options, guarded_run, run_record, save_results
 from bench.harness.volunteers import USER_AGENT, hello_message, origin_of, raise_fd_limit
+from compute.protocol import HEARTBEAT, heartbeat_frame
 
 PROJECT_SLUG = "idle"
 TARGET_KIB = 50.0  # the target: <= 50 KiB of RSS per idle connection
@@ -67,7 +68,6 @@ SETTLE_SECONDS = 2.0  # after the warm-up, and after the last welcome
 FLOOR_APP = "bench.idle_connections:floor_application"
 FD_HEADROOM = 256  # descriptors the ASGI process needs besides the sockets
 MAX_NOTES = 20
-HEARTBEAT = '{"type":"heartbeat"}'
 
 # Every item of the table but the per-process rows (one per process, named after it).
 ITEMS = (
@@ -125,29 +125,17 @@ class Tally:
 
 
 async def floor_application(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    """A hello gets a welcome naming ``FLOOR_HEARTBEAT_SECONDS``, a heartbeat a heartbeat
-    frame with the server's time; the lifespan and HTTP as the ceiling's endpoint."""
-    from bench.harness.ceiling import serve_plain
+    """A bare endpoint (:func:`bench.harness.ceiling.serve_bare`): a heartbeat gets the
+    server's own heartbeat frame, anything else a welcome naming ``FLOOR_HEARTBEAT_SECONDS``."""
+    from bench.harness.ceiling import serve_bare
 
-    if await serve_plain(scope, receive, send):
-        return
-    if scope["type"] == "websocket":
-        beat = float(os.environ.get("FLOOR_HEARTBEAT_SECONDS", "30"))
-        welcome = json.dumps({"type": "welcome", "limits": {"heartbeat_seconds": beat}})
-        await receive()  # websocket.connect
-        await send({"type": "websocket.accept"})
-        while True:
-            message = await receive()
-            if message["type"] == "websocket.disconnect":
-                return
-            text = message.get("text")
-            if text == HEARTBEAT:
-                frame = json.dumps(
-                    {"type": "heartbeat", "server_time": int(time.time())}, separators=(",", ":")
-                )
-                await send({"type": "websocket.send", "text": frame})
-            elif text is not None:
-                await send({"type": "websocket.send", "text": welcome})
+    beat = float(os.environ.get("FLOOR_HEARTBEAT_SECONDS", "30"))
+    welcome = json.dumps({"type": "welcome", "limits": {"heartbeat_seconds": beat}})
+
+    def answer(text: str) -> str:
+        return heartbeat_frame(time.time()) if text == HEARTBEAT else welcome
+
+    await serve_bare(scope, receive, send, answer)
 
 
 def hello(project: str) -> dict[str, Any]:

@@ -143,27 +143,24 @@ def _int(data: dict, key: str, lo: int, hi: int) -> int:
     return value
 
 
-def _number(data: dict, key: str, lo: float, hi: float, *, open_low: bool = False) -> float:
+def _number(
+    data: dict,
+    key: str,
+    lo: float,
+    hi: float,
+    *,
+    open_low: bool = False,
+    code: Code = Code.BAD_MESSAGE,
+) -> float:
     value = finite_float(data[key])
     if value is None:
-        raise _bad(f"{key} must be a number")
+        raise ProtocolError(code, f"{key} must be a number")
     if value < lo or value > hi or (open_low and value == lo):
-        raise _bad(f"{key} must be between {lo} and {hi}")
+        raise ProtocolError(code, f"{key} must be between {lo:g} and {hi:g}")
     return value
 
 
 MAX_CPU_SECONDS = 31536000.0  # a year
-
-
-def _cpu_time(value: object) -> float:
-    """A result's CPU time: a number of seconds from 0 to a year, or ``bad_cpu_time``. (NaN
-    and the infinities are not JSON and never get here: they are ``bad_json``.)"""
-    seconds = finite_float(value)
-    if seconds is None or not 0.0 <= seconds <= MAX_CPU_SECONDS:
-        raise ProtocolError(
-            Code.BAD_CPU_TIME, f"cpu_time must be a number of seconds from 0 to {MAX_CPU_SECONDS:g}"
-        )
-    return seconds
 
 
 def _str(
@@ -267,7 +264,8 @@ def parse(text: str) -> Message:
             replica,
             lease,
             data["output"],
-            _cpu_time(data["cpu_time"]),
+            # NaN and the infinities are not JSON: they never get here (bad_json).
+            _number(data, "cpu_time", 0.0, MAX_CPU_SECONDS, code=Code.BAD_CPU_TIME),
             _int(data, "request", 1, MAX_REQUEST) if "request" in data else None,
         )
     if kind == "error":

@@ -30,6 +30,7 @@ import os
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,9 +51,11 @@ def _text(size: int) -> str:
 # === The bare endpoint ========================================================================
 
 
-async def serve_plain(scope: dict[str, Any], receive: Any, send: Any) -> bool:
-    """What a bare endpoint answers besides its sockets: the lifespan, and 200 to any HTTP
-    request (the harness's readiness check). False for a socket, which is the caller's."""
+async def serve_bare(
+    scope: dict[str, Any], receive: Any, send: Any, answer: Callable[[str], str]
+) -> None:
+    """A bare endpoint (no Django, no Channels): the lifespan, 200 to any HTTP request (the
+    harness's readiness check), and sockets whose every text frame gets ``answer(text)``."""
     if scope["type"] == "lifespan":
         while True:
             message = await receive()
@@ -60,22 +63,13 @@ async def serve_plain(scope: dict[str, Any], receive: Any, send: Any) -> bool:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await send({"type": "lifespan.shutdown.complete"})
-                return True
-    if scope["type"] == "http":
+                return
+    elif scope["type"] == "http":
         while (await receive()).get("more_body"):
             pass
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"ok"})
-        return True
-    return False
-
-
-async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    """Accept, and answer every text frame with a text frame."""
-    if await serve_plain(scope, receive, send):
-        return
-    if scope["type"] == "websocket":
-        reply = _text(int(os.environ.get("CEILING_REPLY_BYTES", REPLY_BYTES)))
+    elif scope["type"] == "websocket":
         await receive()  # websocket.connect
         await send({"type": "websocket.accept"})
         while True:
@@ -83,7 +77,13 @@ async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
             if message["type"] == "websocket.disconnect":
                 return
             if message.get("text") is not None:
-                await send({"type": "websocket.send", "text": reply})
+                await send({"type": "websocket.send", "text": answer(message["text"])})
+
+
+async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Answer every text frame with a text frame of ``CEILING_REPLY_BYTES``."""
+    reply = _text(int(os.environ.get("CEILING_REPLY_BYTES", REPLY_BYTES)))
+    await serve_bare(scope, receive, send, lambda _: reply)
 
 
 def ws_implementation(web_command: str) -> str:
