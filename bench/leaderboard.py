@@ -204,15 +204,11 @@ def explain(board: Board, subject_id: int) -> None:
 PREFIX = "sg:lb:bench"
 
 
-def use_backend(name: str, size_cache_seconds: int) -> object:
+def use_backend(name: str) -> object:
     """Switch the app's backend (what the page view uses) and return it."""
     from socialgrid.leaderboards.backends import get_ranking
 
-    settings.LEADERBOARDS = {
-        "BACKEND": name,
-        "REDIS_PREFIX": PREFIX,
-        "SIZE_CACHE_SECONDS": size_cache_seconds,
-    }
+    settings.LEADERBOARDS = {"BACKEND": name, "REDIS_PREFIX": PREFIX}
     get_ranking.cache_clear()
     return get_ranking()
 
@@ -220,7 +216,7 @@ def use_backend(name: str, size_cache_seconds: int) -> object:
 def rebuild_redis() -> None:
     from socialgrid.leaderboards.sorted_sets import cached_boards
 
-    ranking = use_backend("redis", 0)
+    ranking = use_backend("redis")
     ranking.clear()
     t = time.perf_counter()
     sizes = ranking.rebuild(cached_boards(NOW))
@@ -235,14 +231,11 @@ def rebuild_redis() -> None:
 
 
 def time_page_views(board: Board, viewers: list[int]) -> list[float]:
-    """What a signed-in visitor waits for: 50 rows with names and their own place (the
-    board's size cached as deployed)."""
-    from django.core.cache import cache
-
+    """What a signed-in visitor waits for: 50 rows with names, their own place and the
+    board's size, read in one snapshot as deployed."""
     from socialgrid.leaderboards.pages import leaderboard_page
 
-    cache.delete(f"leaderboards:size:{board.key}")
-    leaderboard_page(board, 1, User(id=viewers[0]))  # fills the size cache
+    leaderboard_page(board, 1, User(id=viewers[0]))  # warm
     out = []
     for viewer in viewers:
         t = time.perf_counter()
@@ -267,7 +260,7 @@ def run(boards: dict[str, Board], samples: int, seed: int, redis_url: str) -> No
     for name, board in boards.items():
         reference = None
         for backend_name in backends:
-            ranking = use_backend(backend_name, 0)
+            ranking = use_backend(backend_name)
             size = ranking.size(board)
             ranking.page(board, 0, 100)  # warm
             top = millis(lambda r=ranking, b=board: r.page(b, 0, 100), 50)
@@ -280,7 +273,6 @@ def run(boards: dict[str, Board], samples: int, seed: int, redis_url: str) -> No
                 reference = got
             else:
                 assert got == reference, f"{backend_name} disagrees with the database on {name}"
-            use_backend(backend_name, 300)
             views = time_page_views(board, picks[name][:50])
             print(
                 f"{name:<26} {backend_name:<9} {size:>9,}  {summary(top)}  {summary(ranks)}"

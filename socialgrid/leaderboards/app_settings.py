@@ -19,9 +19,6 @@ DEFAULTS: dict[str, Any] = {
     # A cached board whose last rebuild is older than this is ignored (the database answers)
     # so a stopped beat degrades to slower pages, never to stale ones.
     "REDIS_MAX_AGE_SECONDS": 3600,
-    # How long a board's row count (the "of N" and the page count) is cached when the
-    # database answers; counting a million rows costs tens of milliseconds.
-    "SIZE_CACHE_SECONDS": 300,
     # Roll-ups older than this are deleted by the refresh task.
     "DAILY_RETENTION_DAYS": 35,
     "WEEKLY_RETENTION_WEEKS": 12,

@@ -42,7 +42,7 @@ from typing import Protocol
 from django.conf import settings
 
 from socialgrid.leaderboards import app_settings
-from socialgrid.leaderboards.boards import Board, Standing
+from socialgrid.leaderboards.boards import Board, Standing, View
 from socialgrid.leaderboards.database import DatabaseRanking
 
 
@@ -50,6 +50,7 @@ class Ranking(Protocol):
     def page(self, board: Board, offset: int, limit: int) -> list[Standing]: ...
     def standing(self, board: Board, subject_id: int) -> Standing | None: ...
     def size(self, board: Board) -> int: ...
+    def view(self, board: Board, offset: int, limit: int, subject_id: int | None) -> View: ...
     def scores_of(self, board: Board, subject_ids: set[int]) -> dict[int, float]: ...
 
 

@@ -41,7 +41,7 @@ class Board:
 
     @property
     def key(self) -> str:
-        """A stable name for the board (the Redis key, the size cache key)."""
+        """A stable name for the board (the Redis key)."""
         scope = "all" if self.project_id is None else f"p{self.project_id}"
         if self.period == Period.ALL:
             when = "all"
@@ -66,6 +66,17 @@ class Standing:
     rank: int
     subject_id: int
     score: float
+
+
+@dataclass(frozen=True)
+class View:
+    """What one page of a board shows, read at one moment: the board's size (the "of N"
+    and the page count), the page's standings and the viewer's own, so a rank is never
+    beyond the count beside it."""
+
+    size: int
+    standings: list[Standing]
+    mine: Standing | None = None
 
 
 def utc_day(now: datetime) -> date:

@@ -14,21 +14,23 @@ own ``*_rank`` indexes):
 
 A rank costs O(rows ahead): fine for the top and for the thousands of the embedded mode,
 some tens of milliseconds deep in a million rows (bench/leaderboard.py has the figures),
-which is why the Redis backend exists. Row counts ("of N", the page count) are cached for
-``SIZE_CACHE_SECONDS``.
+which is why the Redis backend exists. A page's count ("of N", the page count), rows and
+the viewer's rank are read in one snapshot (``one_moment``), never a cached count beside
+live rows.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.apps import apps
-from django.core.cache import cache
+from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 
 from compute.models import Host, Membership, Volunteer
-from socialgrid.leaderboards import app_settings
-from socialgrid.leaderboards.boards import Board, Metric, Period, Standing, Subject
+from socialgrid.leaderboards.boards import Board, Metric, Period, Standing, Subject, View
 from socialgrid.leaderboards.models import DailyCredit, WeeklyCredit
 
 SCORE = {Metric.TOTAL: "total_credit", Metric.RAC: "rac"}
@@ -94,8 +96,32 @@ def source_for(board: Board) -> Source | None:
     return Source(Volunteer.objects.filter(banned=False, **positive), "user_id", score)
 
 
+@contextmanager
+def one_moment() -> Iterator[None]:
+    """The reads inside see the database as of one moment: a read-only repeatable-read
+    transaction on PostgreSQL (where each statement of a plain transaction would see the
+    commits before it), SQLite's own transaction elsewhere. Inside a transaction someone
+    else opened, that transaction decides."""
+    if connection.in_atomic_block:
+        yield
+        return
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        yield
+
+
 class DatabaseRanking:
     """Pages, ranks and sizes counted in the database."""
+
+    def view(self, board: Board, offset: int, limit: int, subject_id: int | None) -> View:
+        with one_moment():
+            return View(
+                self.size(board),
+                self.page(board, offset, limit),
+                None if subject_id is None else self.standing(board, subject_id),
+            )
 
     def page(self, board: Board, offset: int, limit: int) -> list[Standing]:
         source = source_for(board)
@@ -137,17 +163,9 @@ class DatabaseRanking:
         source = source_for(board)
         if source is None:
             return 0
-        key = f"leaderboards:size:{board.key}"
-        size = cache.get(key)
-        if size is None:
-            size = source.rows.count()
-            if source.owner_field is not None:
-                size -= source.rows.filter(
-                    **{f"{source.owner_field}__in": banned_user_ids()}
-                ).count()
-            timeout = app_settings.get("SIZE_CACHE_SECONDS")
-            if timeout > 0:
-                cache.set(key, size, timeout=timeout)
+        size = source.rows.count()
+        if source.owner_field is not None:
+            size -= source.rows.filter(**{f"{source.owner_field}__in": banned_user_ids()}).count()
         return size
 
     def scores_of(self, board: Board, subject_ids: set[int]) -> dict[int, float]:

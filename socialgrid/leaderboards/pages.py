@@ -72,12 +72,11 @@ def leaderboard_page(board: Board, number: int, viewer) -> LeaderboardPage:
     if source_for(board) is None:
         page.unavailable = TEAMS_MISSING
         return page
-    ranking = get_ranking()
-    page.size = ranking.size(board)
-    standings = ranking.page(board, (number - 1) * page.per_page, page.per_page)
-    mine_id = own_subject_id(board, viewer)
-    mine = ranking.standing(board, mine_id) if mine_id is not None else None
-    _fill(page, standings, mine)
+    view = get_ranking().view(
+        board, (number - 1) * page.per_page, page.per_page, own_subject_id(board, viewer)
+    )
+    page.size = view.size
+    _fill(page, view.standings, view.mine)
     return page
 
 

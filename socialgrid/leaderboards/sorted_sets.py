@@ -38,7 +38,15 @@ from django.db.models import Q
 from compute.credit import Grant
 from compute.models import Host, Membership, Project, Volunteer
 from socialgrid.leaderboards import app_settings
-from socialgrid.leaderboards.boards import Board, Metric, Period, Standing, Subject, week_start
+from socialgrid.leaderboards.boards import (
+    Board,
+    Metric,
+    Period,
+    Standing,
+    Subject,
+    View,
+    week_start,
+)
 from socialgrid.leaderboards.database import DatabaseRanking, banned_user_ids, source_for
 from socialgrid.leaderboards.models import DailyCredit, WeeklyCredit
 
@@ -123,6 +131,32 @@ class RedisRanking:
     def size(self, board: Board) -> int:
         results = self._read(board, lambda pipe, key: pipe.zcard(key))
         return self.database.size(board) if results is None else results[0]
+
+    def view(self, board: Board, offset: int, limit: int, subject_id: int | None) -> View:
+        """Size, page and the viewer's place from one MULTI, so from one moment of the set."""
+        key = self.key(board)
+        if key is None or limit <= 0:
+            return self.database.view(board, offset, limit, subject_id)
+        try:
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.exists(self._marker(board))
+            pipe.zcard(key)
+            pipe.zrange(key, offset, offset + limit - 1, withscores=True)
+            if subject_id is not None:
+                pipe.zrank(key, member(subject_id))
+                pipe.zscore(key, member(subject_id))
+            built, size, rows, *mine = pipe.execute()
+        except self.errors:
+            log.warning("leaderboard cache unavailable; counting in the database", exc_info=True)
+            built = False
+        if not built:
+            return self.database.view(board, offset, limit, subject_id)
+        standings = [
+            Standing(offset + i + 1, int(m, 16), -score) for i, (m, score) in enumerate(rows)
+        ]
+        rank, score = mine or (None, None)
+        own = None if rank is None else Standing(rank + 1, subject_id, -score)
+        return View(size, standings, own)
 
     def scores_of(self, board: Board, subject_ids: set[int]) -> dict[int, float]:
         return self.database.scores_of(board, subject_ids)

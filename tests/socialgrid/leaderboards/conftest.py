@@ -22,7 +22,7 @@ _replicas = itertools.count(1_000_000)
 @pytest.fixture(autouse=True)
 def _database_backend(settings) -> Iterator[None]:
     """The database backend, uncached sizes; the Redis tests switch to their own prefix."""
-    settings.LEADERBOARDS = {"BACKEND": "database", "SIZE_CACHE_SECONDS": 0}
+    settings.LEADERBOARDS = {"BACKEND": "database"}
     get_ranking.cache_clear()
     yield
     get_ranking.cache_clear()
@@ -79,7 +79,6 @@ def redis_ranking(redis_url: str, settings):
     settings.LEADERBOARDS = {
         "BACKEND": "redis",
         "REDIS_PREFIX": f"sg:lb:test:{uuid.uuid4().hex[:8]}",
-        "SIZE_CACHE_SECONDS": 0,
     }
     get_ranking.cache_clear()
     ranking = get_ranking()

@@ -5,7 +5,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from compute.models import Host, Membership, Volunteer
-from socialgrid.leaderboards.boards import Board, Metric, Period, Standing, Subject, make_board
+from socialgrid.leaderboards.boards import (
+    Board,
+    Metric,
+    Period,
+    Standing,
+    Subject,
+    View,
+    make_board,
+)
 from socialgrid.leaderboards.database import DatabaseRanking
 
 NOW = datetime(2025, 1, 8, 12, 0, tzinfo=UTC)
@@ -167,21 +175,47 @@ def test_without_a_teams_app_the_team_board_is_empty(ranking, db, monkeypatch):
     assert ranking.size(board) == 0
 
 
-@pytest.fixture
-def size_cache(settings):
-    from django.core.cache import cache
+def test_a_view_counts_the_rows_it_ranks(ranking, volunteer_factory):
+    """The count beside a page is read with the page: a board seen empty and then
+    credited is never "#1 of 0"."""
+    assert ranking.view(USERS, 0, 10, None) == View(0, [], None)
+    first = volunteer_factory(1.0)
+    view = ranking.view(USERS, 0, 10, first.pk)
+    assert view.size == 1
+    assert view.mine == Standing(1, first.pk, 1.0)
+    second = volunteer_factory(2.0)
+    view = ranking.view(USERS, 0, 10, first.pk)
+    assert (view.size, [s.subject_id for s in view.standings]) == (2, [second.pk, first.pk])
+    assert view.mine.rank == 2
 
-    settings.LEADERBOARDS = {"BACKEND": "database", "SIZE_CACHE_SECONDS": 60}
-    key = f"leaderboards:size:{USERS.key}"
-    cache.delete(key)
-    yield lambda: cache.delete(key)
-    cache.delete(key)
 
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_one_moment_sees_no_commit_made_after_its_first_read(volunteer_factory):
+    """On PostgreSQL each statement of a plain transaction sees the commits before it; a
+    page's reads share one snapshot instead."""
+    import threading
 
-def test_sizes_are_cached_when_configured(ranking, volunteer_factory, size_cache):
+    from django.db import connection
+
+    from socialgrid.leaderboards.database import one_moment
+
+    assert connection.vendor == "postgresql", "the integration level runs on PostgreSQL"
     volunteer_factory(1.0)
-    assert ranking.size(USERS) == 1
-    volunteer_factory(2.0)
-    assert ranking.size(USERS) == 1
-    size_cache()
+    ranking = DatabaseRanking()
+
+    def commit_another() -> None:
+        try:
+            volunteer_factory(2.0)
+        finally:
+            connection.close()
+
+    with one_moment():
+        assert ranking.size(USERS) == 1
+        writer = threading.Thread(target=commit_another)
+        writer.start()
+        writer.join(timeout=30)
+        assert not writer.is_alive()
+        assert ranking.size(USERS) == 1
+        assert len(ranking.page(USERS, 0, 10)) == 1
     assert ranking.size(USERS) == 2

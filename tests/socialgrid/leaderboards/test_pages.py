@@ -15,7 +15,7 @@ USERS = Board(Subject.USERS)
 
 @pytest.fixture
 def small_pages(settings) -> None:
-    settings.LEADERBOARDS = {"BACKEND": "database", "SIZE_CACHE_SECONDS": 0, "PAGE_SIZE": 3}
+    settings.LEADERBOARDS = {"BACKEND": "database", "PAGE_SIZE": 3}
 
 
 def ranks(page) -> list[tuple[int, str]]:

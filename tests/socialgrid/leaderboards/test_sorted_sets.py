@@ -65,6 +65,10 @@ def test_a_rebuilt_cache_ranks_exactly_like_the_database(redis_ranking, populate
             assert redis_ranking.standing(board, subject_id) == database.standing(
                 board, subject_id
             ), board
+            assert redis_ranking.view(board, 2, 2, subject_id) == database.view(
+                board, 2, 2, subject_id
+            ), board
+        assert redis_ranking.view(board, 0, 3, None) == database.view(board, 0, 3, None), board
 
 
 def test_a_board_not_built_is_answered_by_the_database(redis_ranking, populated):

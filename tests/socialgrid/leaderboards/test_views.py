@@ -36,7 +36,7 @@ def test_my_row_is_highlighted_and_my_place_shown(client, board):
 
 
 def test_my_place_links_to_my_page_when_i_am_not_on_this_one(client, board, settings):
-    settings.LEADERBOARDS = {"BACKEND": "database", "SIZE_CACHE_SECONDS": 0, "PAGE_SIZE": 2}
+    settings.LEADERBOARDS = {"BACKEND": "database", "PAGE_SIZE": 2}
     client.force_login(board[2])
     html = client.get(URL).content.decode()
     assert 'class="lb-me"' not in html
@@ -123,3 +123,21 @@ def test_a_page_takes_a_fixed_number_of_queries(
     client.force_login(users[0])
     with django_assert_max_num_queries(12):
         assert client.get(URL).status_code == 200
+
+
+def test_a_board_seen_empty_counts_the_team_that_then_earns_credit(client, user_factory, settings):
+    """The "of N" is counted with the rows it describes, on the deployed settings: a team
+    board viewed while empty never then says "#1 of 0"."""
+    from socialgrid.teams.membership import create_team
+    from socialgrid.teams.models import Team
+
+    settings.LEADERBOARDS = {"BACKEND": "database"}
+    captain = user_factory(username="captain")
+    client.force_login(captain)
+    html = client.get(URL, {"board": "teams"}).content.decode()
+    assert "You are not in a team with credit yet." in html
+    team = create_team(captain, "Seahorse Crunchers")
+    Team.objects.filter(pk=team.pk).update(total_credit=12.0)
+    html = client.get(URL, {"board": "teams"}).content.decode()
+    assert "Seahorse Crunchers is" in html
+    assert "#1</strong> of 1" in html
