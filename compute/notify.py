@@ -94,15 +94,32 @@ def replicas_cancelled(pairs: Iterable[tuple[int, int | None]]) -> None:
 
 
 def credit_granted(grants: Iterable[Grant]) -> None:
-    """A batch's credit, one event per host, published together."""
+    """A batch's credit, published together: one event per volunteer, reaching every socket
+    of theirs (each adds the whole to the volunteer's total and its own host's share to the
+    host's), and one per host nobody has claimed."""
     per_host: dict[int, float] = defaultdict(float)
+    per_user: dict[int, dict[int, float]] = defaultdict(lambda: defaultdict(float))
     for g in grants:
-        if g.host_id is not None:
+        if g.user_id is not None:
+            per_user[g.user_id][g.host_id or 0] += g.amount
+        elif g.host_id is not None:
             per_host[g.host_id] += g.amount
     live.publish(
         [
             ("host", host_id, {"type": "compute.credit", "amount": amount})
             for host_id, amount in per_host.items()
+        ]
+        + [
+            (
+                "user",
+                user_id,
+                {
+                    "type": "compute.credit",
+                    "amount": sum(hosts.values()),
+                    "hosts": [[host_id, amount] for host_id, amount in hosts.items()],
+                },
+            )
+            for user_id, hosts in per_user.items()
         ]
     )
 

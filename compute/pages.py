@@ -14,7 +14,7 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from compute import pictures, stats
-from compute.models import Batch, Membership, Project
+from compute.models import Batch, Membership, Project, Volunteer
 from compute.states import BatchState, MembershipState
 
 TOP_CONTRIBUTORS = 10
@@ -93,6 +93,7 @@ class ProjectPage:
     top_contributors: list[Membership]
     picture_batch: Batch | None
     membership: Membership | None = None
+    user_credit: float = 0.0  # the signed-in volunteer's total, as their panel shows it
 
     @property
     def has_picture(self) -> bool:
@@ -114,9 +115,13 @@ def project_page(project: Project, user=None, now: datetime | None = None) -> Pr
         .select_related("user", "user__profile")
         .order_by("-total_credit", "id")[:TOP_CONTRIBUTORS]
     )
-    membership = None
+    membership, user_credit = None, 0.0
     if user is not None and user.is_authenticated:
         membership = Membership.objects.filter(user=user, project=project).first()
+        user_credit = (
+            Volunteer.objects.filter(user=user).values_list("total_credit", flat=True).first()
+            or 0.0
+        )
     return ProjectPage(
         project=project,
         stats=stats.project_stats(project, now),
@@ -125,4 +130,5 @@ def project_page(project: Project, user=None, now: datetime | None = None) -> Pr
         top_contributors=top,
         picture_batch=pictures.picture_batch(project),
         membership=membership,
+        user_credit=user_credit,
     )

@@ -363,8 +363,8 @@ def cancel(replicas: list[int]) -> dict[str, Any]:
     return {"type": "cancel", "replicas": replicas}
 
 
-def credit(amount: float, host_total: float) -> dict[str, Any]:
-    return {"type": "credit", "amount": amount, "host_total": host_total}
+def credit(amount: float, host_total: float, user_total: float | None) -> dict[str, Any]:
+    return {"type": "credit", "amount": amount, "host_total": host_total, "user_total": user_total}
 
 
 def membership(project: str, state: str, no_more_work: bool) -> dict[str, Any]:

@@ -112,6 +112,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
+            # {{ value|credit }} everywhere: one rule for credit (compute.credit_display).
+            "builtins": ["compute.templatetags.credit"],
         },
     },
 ]

@@ -87,6 +87,7 @@ class WorkerConsumer(AsyncWebsocketConsumer):
         self.session: hosts.Session | None = None
         self.host: HostRef | None = None
         self.host_total = 0.0
+        self.user_total: float | None = None  # signed in: the volunteer's, on every page
         self.last_message = time.monotonic()
         self.last_touch = 0.0
         self.closed = False
@@ -261,6 +262,7 @@ class WorkerConsumer(AsyncWebsocketConsumer):
         self.session = session
         self.host = HostRef.of(session.host, session.project_ids)
         self.host_total = session.host.total_credit
+        self.user_total = session.user_total
         self.last_touch = time.monotonic()
         self.hub.join(self, session.host.id, session.host.user_id)
         cfg = settings.PROTOCOL
@@ -278,7 +280,7 @@ class WorkerConsumer(AsyncWebsocketConsumer):
                 },
                 resume=session.resume,
                 host_total=self.host_total,
-                user_total=session.user_total,
+                user_total=self.user_total,
             )
         )
 
@@ -311,8 +313,17 @@ class WorkerConsumer(AsyncWebsocketConsumer):
         await self.send_json(protocol.cancel(event["replicas"]))
 
     async def compute_credit(self, event: dict[str, Any]) -> None:
-        self.host_total += event["amount"]
-        await self.send_json(protocol.credit(event["amount"], self.host_total))
+        """Credit to this host, or (with ``hosts``) to the volunteer, of which this host
+        earned its share."""
+        hosts = event.get("hosts")
+        if hosts is None:
+            earned = event["amount"]
+        else:
+            earned = sum((amount for host_id, amount in hosts if host_id == self.host.id), 0.0)
+            if self.user_total is not None:
+                self.user_total += event["amount"]
+        self.host_total += earned
+        await self.send_json(protocol.credit(earned, self.host_total, self.user_total))
 
     async def compute_membership(self, event: dict[str, Any]) -> None:
         await self.send_json(

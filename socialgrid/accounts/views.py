@@ -6,6 +6,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
+from compute.credit_display import format_credit
 from socialgrid.accounts import pages
 from socialgrid.accounts.forms import ProfileForm
 from socialgrid.accounts.models import Profile
@@ -38,8 +39,8 @@ def _render_profile(request: HttpRequest, profile: Profile) -> HttpResponse:
         "share_url": request.build_absolute_uri(profile.get_absolute_url()),
         "share_title": f"{name} on socialgrid",
         "share_description": (
-            f"{name} has earned {page.total_credit:,.0f} credit by lending their browser to "
-            "volunteer computing projects on socialgrid."
+            f"{name} has earned {format_credit(page.total_credit)} credit by lending their "
+            "browser to volunteer computing projects on socialgrid."
         ),
         # Crawlers fetch og:image themselves; only offer them an https picture.
         "share_image": avatar if avatar.startswith("https://") else "",

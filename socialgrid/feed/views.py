@@ -5,6 +5,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from compute.credit_display import format_credit
 from compute.models import Volunteer
 from socialgrid.feed import badges as rules
 from socialgrid.feed.models import BadgeKind
@@ -32,15 +33,6 @@ def feed(request: HttpRequest) -> HttpResponse:
     return render(request, "feed/feed.html", context, status=status)
 
 
-def credit_text(value: float) -> str:
-    """Credit for people: whole numbers with separators, small amounts to 3 digits."""
-    if value >= 100:
-        return f"{value:,.0f}"
-    if value >= 0.001:
-        return f"{value:.3g}"
-    return "0" if value <= 0 else "less than 0.001"
-
-
 @login_required
 @require_GET
 def badges(request: HttpRequest) -> HttpResponse:
@@ -56,14 +48,14 @@ def badges(request: HttpRequest) -> HttpResponse:
         "badges": held,
         "credit_rungs": ladders[BadgeKind.CREDIT],
         "rac_rungs": [
-            (rung, credit_text(thresholds[rung.level]) if rung.level in thresholds else "")
+            (rung, format_credit(thresholds[rung.level]) if rung.level in thresholds else "")
             for rung in ladders[BadgeKind.RAC_TOP]
         ],
         "recruit_rungs": ladders[BadgeKind.RECRUITS],
-        "total": credit_text(total),
-        "rac": credit_text(rac),
+        "total": format_credit(total),
+        "rac": format_credit(rac),
         "next_rung": next_rung,
-        "to_go": credit_text(next_rung.level - total) if next_rung else "",
+        "to_go": format_credit(next_rung.level - total) if next_rung else "",
         "ranked": ranking.get("ranked"),
         "ranked_at": ranking.get("at"),
     }

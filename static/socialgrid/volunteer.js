@@ -181,7 +181,11 @@ export function bindVolunteer(root, { env, storage = browserStorage() } = {}) {
     }
   });
   client.addEventListener("stats", (event) => show("done", String(event.detail.done)));
-  client.addEventListener("credit", (event) => show("credit", formatCredit(event.detail.total)));
+  // Signed in: the volunteer's total, the figure of their profile and the leaderboards;
+  // otherwise what this browser earned.
+  client.addEventListener("credit", ({ detail }) =>
+    show("credit", formatCredit(detail.userTotal ?? detail.total)),
+  );
   client.addEventListener("notice", (event) => {
     show("notice", event.detail.text);
     console.info(`socialgrid: ${event.detail.text}`);
@@ -199,11 +203,16 @@ if (typeof document !== "undefined") {
   for (const root of document.querySelectorAll("[data-volunteer]")) bindVolunteer(root);
 }
 
-// Credit is cobblestones (200 per GFLOPS-day): a task of a few seconds earns thousandths,
-// so small totals get more decimals instead of reading 0.00.
-export function formatCredit(total) {
-  if (total === 0) return "0";
-  if (total < 0.01) return total.toPrecision(2);
-  if (total < 10) return total.toFixed(3);
-  return total.toFixed(1);
+// Credit, by the rule every page uses (compute/credit_display.py): whole numbers with
+// separators from 100 up, three significant digits below, trailing zeros dropped; toFixed
+// rounds half up on the exact value, as the server does. tests/fixtures/credit_formats.json
+// holds the cases both must pass.
+export function formatCredit(value) {
+  const number = Number(value);
+  if (!Number.isFinite(number) || number <= 0) return "0";
+  if (number >= 100) return Math.round(number).toLocaleString("en-US");
+  const decimals = 2 - Math.floor(Math.log10(number));
+  if (decimals > 20) return "0";
+  const text = number.toFixed(decimals);
+  return text.includes(".") ? text.replace(/0+$/, "").replace(/\.$/, "") : text;
 }

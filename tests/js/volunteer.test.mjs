@@ -1,5 +1,6 @@
 // The page binding's pure parts; the binding itself is exercised in Chromium.
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { test } from "node:test";
 
 import {
@@ -49,9 +50,8 @@ test("settings default to half the cores and full CPU, and are kept within range
   assert.deepEqual(loadSettings(damaged, 4), { cores: 2, cpu: 100, pauseHidden: false });
 });
 
-test("small credit totals keep enough digits to be seen", () => {
-  assert.equal(formatCredit(0), "0");
-  assert.equal(formatCredit(0.000432), "0.00043");
-  assert.equal(formatCredit(0.25), "0.250");
-  assert.equal(formatCredit(12.345), "12.3");
+test("credit is written by the same rule as on every page", () => {
+  const table = JSON.parse(readFileSync(new URL("../fixtures/credit_formats.json", import.meta.url)));
+  assert.ok(table.cases.length > 20);
+  for (const [value, text] of table.cases) assert.equal(formatCredit(value), text, `credit ${value}`);
 });

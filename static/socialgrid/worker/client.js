@@ -236,7 +236,7 @@ export class VolunteerClient extends EventTarget {
   }
 
   onCredit(credit) {
-    this.setCredit(credit.host_total, credit.amount);
+    this.setCredit(credit.host_total, credit.amount, credit.user_total);
   }
 
   // The volunteer changed their membership of a project (on this or another page): obey it

@@ -4,14 +4,21 @@ events from the hub, and volunteers who leave while their answer is on its way."
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+
+from django.test import Client as HttpClient
 
 import pytest
 from asgiref.sync import sync_to_async
 
 from compute import notify, submission
+from compute.credit import Grant
 from compute.dispatch import live, writer
+from compute.models import Host
 from tests.compute.protocol_client import Client
+
+REPLICAS = itertools.count(1)
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -109,13 +116,50 @@ async def test_live_events_reach_the_sockets_of_their_host_and_user(project):
     client = await volunteer(project)
     host_id = next(iter(live.hub().joined.values()))[0]
 
-    await sync_to_async(notify.credit_granted)(
-        [type("G", (), {"host_id": host_id, "amount": 2.5})()]
-    )
+    await sync_to_async(notify.credit_granted)([grant(host_id, None, 2.5)])
     credit = await client.receive()
 
-    assert credit == {"type": "credit", "amount": 2.5, "host_total": 2.5}
+    assert credit == {"type": "credit", "amount": 2.5, "host_total": 2.5, "user_total": None}
     await client.close()
+
+
+def grant(host_id: int, user_id: int | None, amount: float) -> Grant:
+    return Grant(next(REPLICAS), 1, 1, host_id, user_id, amount, None)
+
+
+async def test_a_volunteers_credit_reaches_every_socket_of_theirs(project, user_factory):
+    """Two browsers of one volunteer: both show the volunteer's new total (the figure the
+    profile and the leaderboard show); only the one that earned it adds to its host's."""
+    user = await sync_to_async(user_factory)()
+    cookie = await sync_to_async(session_cookie)(user)
+    first, second = Client(cookie=cookie), Client(cookie=cookie)
+    welcome = await first.hello(project=project.slug)
+    await second.hello(project=project.slug)
+    assert welcome["credit"] == {"host_total": 0.0, "user_total": 0.0}
+    earner = await sync_to_async(Host.objects.get)(uuid=welcome["host"])
+
+    await sync_to_async(notify.credit_granted)([grant(earner.id, user.id, 2.5)])
+
+    assert await first.receive() == {
+        "type": "credit",
+        "amount": 2.5,
+        "host_total": 2.5,
+        "user_total": 2.5,
+    }
+    assert await second.receive() == {
+        "type": "credit",
+        "amount": 0.0,
+        "host_total": 0.0,
+        "user_total": 2.5,
+    }
+    await first.close()
+    await second.close()
+
+
+def session_cookie(user) -> str:
+    http = HttpClient()
+    http.force_login(user)
+    return f"sessionid={http.cookies['sessionid'].value}"
 
 
 async def test_a_volunteer_leaving_mid_flush_is_not_a_server_error(project, caplog):
