@@ -10,12 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from compute import pictures, stats
-from compute.models import Batch, Membership, Project, Volunteer
-from compute.states import BatchState, MembershipState
+from compute.models import Batch, Membership, Project, Replica, Volunteer
+from compute.states import BatchState, MembershipState, ServerState
 
 TOP_CONTRIBUTORS = 10
 BATCHES_SHOWN = 10
@@ -23,6 +23,22 @@ BATCHES_SHOWN = 10
 
 def public_projects() -> QuerySet[Project]:
     return Project.objects.filter(is_public=True)
+
+
+OFFERS = 3
+
+
+def projects_with_work(but: str | None = None, limit: int = OFFERS) -> list[Project]:
+    """Public, active projects with work waiting to be sent right now: what a volunteer
+    whose project ran dry is offered instead. Each is one index probe (the unsent replicas'
+    partial index, by app)."""
+    waiting = Replica.objects.filter(
+        server_state=ServerState.UNSENT, app__project_id=OuterRef("pk")
+    )
+    projects = public_projects().filter(Exists(waiting), is_active=True)
+    if but:
+        projects = projects.exclude(slug=but)
+    return list(projects.order_by("-rac", "name")[:limit])
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ app_name = "compute"
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("projects/with-work.json", views.projects_with_work, name="projects_with_work"),
     path("projects/<slug:slug>/", views.project, name="project"),
     path("projects/<slug:slug>/stats.json", views.project_stats, name="project_stats"),
     path("projects/<slug:slug>/picture.png", views.project_picture, name="project_picture"),

@@ -33,6 +33,22 @@ def project_stats(request: HttpRequest, slug: str) -> JsonResponse:
 
 
 @require_GET
+def projects_with_work(request: HttpRequest) -> JsonResponse:
+    """Projects with work waiting now (all but ``?but=<slug>``), for a volunteer whose project
+    has none: offered on their panel with one click to compute there instead."""
+    offers = pages.projects_with_work(but=request.GET.get("but", "")[:50] or None)
+    response = JsonResponse(
+        {
+            "projects": [
+                {"slug": p.slug, "name": p.name, "url": p.get_absolute_url()} for p in offers
+            ]
+        }
+    )
+    response["Cache-Control"] = "no-store"  # it is asked when work ran out: the answer is now
+    return response
+
+
+@require_GET
 def project_picture(request: HttpRequest, slug: str) -> HttpResponse:
     png = pictures.project_picture(slug)
     if png is None:

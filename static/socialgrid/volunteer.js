@@ -3,19 +3,26 @@
 // Markup contract (templates/compute/project.html): an element with data-volunteer and
 // data-ws-url (a path, made ws:// or wss:// from the page's location, or an absolute URL),
 // data-project (slug); inside it buttons [data-action=start|pause|resume|finish], inputs
-// [data-setting=cores|cpu|pause-hidden], [data-show=cores|cpu|status|done|credit] and a
-// list [data-tasks]. The root gets data-state=<client state>. Server text is only ever
-// set as textContent.
+// [data-setting=cores|cpu|pause-hidden], [data-show=cores|cpu|status|done|credit], a
+// list [data-tasks] and [data-offers] (where, while the project has no work, the projects
+// that have some are offered, from data-offers-url). The root gets data-state=<client
+// state>. Server text is only ever set as textContent.
+//
+// A volunteer switching project from an offer starts on the other page at once: the offer
+// leaves that project's slug in sessionStorage (which other sites cannot write), and the
+// page whose project it names starts when bound, as if Start were pressed.
 import { VolunteerClient } from "./worker/client.js";
 import { browserStorage, defaultCores } from "./worker/environment.js";
 
 const SETTINGS_KEY = "socialgrid.settings";
+const START_KEY = "socialgrid.startOn"; // sessionStorage: the project an offer switched to
 
 // Which buttons each state offers: "on", "off" (shown, disabled) or "hidden".
 const CONTROLS = {
   idle: { start: "on", pause: "hidden", resume: "hidden", finish: "hidden" },
   connecting: { start: "hidden", pause: "on", resume: "hidden", finish: "on" },
   running: { start: "hidden", pause: "on", resume: "hidden", finish: "on" },
+  waiting: { start: "hidden", pause: "on", resume: "hidden", finish: "on" },
   reconnecting: { start: "hidden", pause: "on", resume: "hidden", finish: "on" },
   paused: { start: "hidden", pause: "hidden", resume: "on", finish: "on" },
   finishing: { start: "hidden", pause: "on", resume: "hidden", finish: "off" },
@@ -32,6 +39,12 @@ export function statusText(state, { cores = 1, retryAt = null, reason = null, no
       return "Connecting…";
     case "running":
       return `Computing on ${cores} ${cores === 1 ? "core" : "cores"}`;
+    case "waiting": {
+      const seconds = retryAt === null ? 0 : Math.ceil((retryAt - now) / 1000);
+      return seconds > 0
+        ? `No work for this project right now: asking again in ${seconds} s`
+        : "No work for this project right now: asking again…";
+    }
     case "paused":
       return "Paused";
     case "finishing":
@@ -71,7 +84,41 @@ export function loadSettings(storage, maxCores) {
   };
 }
 
-export function bindVolunteer(root, { env, storage = browserStorage() } = {}) {
+// Offers of other projects with work, as plain elements (names are set as text).
+export function renderOffers(container, projects, { onChoose = () => {} } = {}) {
+  container.replaceChildren();
+  const doc = container.ownerDocument;
+  const lead = doc.createElement("p");
+  if (!projects.length) {
+    lead.textContent = "No other project has work right now either; this page keeps asking.";
+    container.append(lead);
+    return;
+  }
+  lead.textContent = projects.length === 1 ? "This project has work now:" : "These projects have work now:";
+  const list = doc.createElement("ul");
+  for (const project of projects) {
+    const item = doc.createElement("li");
+    const link = doc.createElement("a");
+    link.href = project.url;
+    link.setAttribute("role", "button");
+    link.className = "secondary";
+    link.textContent = `Compute for ${project.name}`;
+    link.addEventListener("click", () => onChoose(project));
+    item.append(link);
+    list.append(item);
+  }
+  container.append(lead, list);
+}
+
+function sessionStore() {
+  try {
+    return globalThis.sessionStorage || null;
+  } catch {
+    return null; // storage disabled: an offer opens the page without starting
+  }
+}
+
+export function bindVolunteer(root, { env, storage = browserStorage(), session = sessionStore() } = {}) {
   const find = (selector) => root.querySelector(selector);
   const show = (name, text) => {
     const element = find(`[data-show="${name}"]`);
@@ -154,9 +201,38 @@ export function bindVolunteer(root, { env, storage = browserStorage() } = {}) {
   client.addEventListener("state", (event) => {
     current = event.detail;
     clearInterval(countdown);
-    countdown = current.state === "reconnecting" ? setInterval(renderState, 1000) : null;
+    const counting = ["reconnecting", "waiting"].includes(current.state);
+    countdown = counting ? setInterval(renderState, 1000) : null;
     renderState();
+    showOffers(current.state === "waiting");
   });
+
+  // While this project has no work: the projects that have some, asked for afresh each time.
+  const offers = find("[data-offers]");
+  let offersShown = false;
+  async function showOffers(on) {
+    if (!offers || on === offersShown) return;
+    offersShown = on;
+    if (!on) {
+      offers.hidden = true;
+      offers.replaceChildren();
+      return;
+    }
+    const url = new URL(root.dataset.offersUrl || "/projects/with-work.json", globalThis.location.href);
+    if (root.dataset.project) url.searchParams.set("but", root.dataset.project);
+    let projects = [];
+    try {
+      const answer = await fetch(url, { headers: { Accept: "application/json" } });
+      if (answer.ok) projects = (await answer.json()).projects || [];
+    } catch {
+      // offline or refused: offer nothing, the status line still tells the truth
+    }
+    if (!offersShown) return;
+    renderOffers(offers, projects, {
+      onChoose: (project) => session?.setItem(START_KEY, project.slug),
+    });
+    offers.hidden = false;
+  }
 
   // One list item per running task.
   const list = find("[data-tasks]");
@@ -196,6 +272,11 @@ export function bindVolunteer(root, { env, storage = browserStorage() } = {}) {
   });
 
   renderState();
+  // Arrived here from an offer on another project's page: that click was the Start.
+  if (session && root.dataset.project && session.getItem(START_KEY) === root.dataset.project) {
+    session.removeItem(START_KEY);
+    client.start();
+  }
   return client;
 }
 

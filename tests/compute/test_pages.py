@@ -169,3 +169,31 @@ def test_the_project_page_lists_batches_in_progress_and_the_top_ten_contributors
     # The member without credit is not a contributor; the best come first.
     assert [m.user for m in page.top_contributors] == users[:1:-1]
     assert page.picture_batch is None
+
+
+def test_projects_with_work_are_those_with_replicas_waiting_to_be_sent(
+    client, project, project_factory, host_factory
+):
+    """What a volunteer whose project ran dry is offered: public, active projects with
+    unsent work now, never the one they are on, and not a project whose work is all out."""
+    dry = project_factory(slug="dry", min_quorum=1, target_nresults=1)
+    submit(dry, n=1)
+    assert len(lease_replicas(host_factory(dry), 5)) == 1  # all of its work is out
+    submit(project, n=2)
+    hidden = project_factory(slug="hidden", is_public=False)
+    submit(hidden, n=2)
+    stopped = project_factory(slug="stopped", is_active=False)
+    submit(stopped, n=2)
+
+    assert [p.slug for p in pages.projects_with_work()] == [project.slug]
+    assert pages.projects_with_work(but=project.slug) == []
+
+    answer = client.get("/projects/with-work.json", {"but": "dry"})
+    assert answer.status_code == 200
+    assert answer["Cache-Control"] == "no-store"
+    assert answer.json() == {
+        "projects": [
+            {"slug": project.slug, "name": project.name, "url": project.get_absolute_url()}
+        ]
+    }
+    assert client.get("/projects/with-work.json", {"but": project.slug}).json() == {"projects": []}

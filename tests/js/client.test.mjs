@@ -109,6 +109,62 @@ describe("a session", () => {
   });
 });
 
+describe("no work", () => {
+  const lastState = (s) => s.events.filter((e) => e.type === "state").at(-1);
+
+  test("an empty answer with nothing held is waiting, until work comes", async () => {
+    const s = setup();
+    const socket = await connected(s);
+    socket.deliver({ type: "assign", tasks: [], retry_after: 30 });
+    assert.equal(s.client.state, "waiting");
+    assert.deepEqual(
+      { state: lastState(s).state, retryAt: lastState(s).retryAt },
+      { state: "waiting", retryAt: s.clock.now + 30_000 },
+    );
+    s.clock.advance(30_000);
+    assert.equal(socket.ofType("request").length, 2, "it asks again when told to");
+    socket.deliver({ type: "assign", tasks: [makeTask(1)], retry_after: null });
+    assert.equal(s.client.state, "running");
+    assert.equal(lastState(s).state, "running");
+    assert.equal(s.busy().length, 1);
+  });
+
+  test("the last task done with no more to come is waiting, not computing", async () => {
+    const s = setup({ cores: 1 });
+    const socket = await connected(s);
+    socket.deliver({ type: "assign", tasks: [makeTask(1), makeTask(2)], retry_after: null });
+    workerOf(s.workers, 1).reply({ result: { counts: "AA==" }, cpu_time: 0.25 });
+    assert.equal(socket.ofType("result")[0].request, 1, "the result asks for more");
+    socket.deliver({ type: "ack", of: "result", replica: 1, deadline: null, tasks: [], retry_after: 30 });
+    assert.equal(s.client.state, "running", "task 2 is still computing");
+    workerOf(s.workers, 2).reply({ result: { counts: "AQ==" }, cpu_time: 0.25 });
+    assert.equal(s.client.state, "running", "while its result is unacknowledged");
+    socket.deliver({ type: "ack", of: "result", replica: 2, deadline: null });
+    assert.equal(s.client.state, "waiting");
+    assert.equal(lastState(s).state, "waiting");
+  });
+
+  test("an empty answer while tasks are held is still computing", async () => {
+    const s = setup();
+    const socket = await connected(s);
+    socket.deliver({ type: "assign", tasks: [makeTask(1)], retry_after: null });
+    socket.deliver({ type: "assign", tasks: [], retry_after: 30 });
+    assert.equal(s.client.state, "running");
+  });
+
+  test("pausing while waiting is paused, and finishing with nothing held stops", async () => {
+    const s = setup();
+    const socket = await connected(s);
+    socket.deliver({ type: "assign", tasks: [], retry_after: 30 });
+    s.client.pause();
+    assert.equal(s.client.state, "paused");
+    s.client.resume();
+    assert.equal(s.client.state, "waiting");
+    s.client.finishThenStop();
+    assert.equal(s.client.state, "stopped");
+  });
+});
+
 describe("tasks", () => {
   test("each worker runs one task and the rest wait; no request while the buffer is over half full", async () => {
     const s = setup();

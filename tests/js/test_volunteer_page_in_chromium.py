@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from compute.credit_display import format_credit
 from compute.examples import EXAMPLES, mandelbrot
 
 pytestmark = pytest.mark.browser
@@ -31,8 +32,9 @@ LEASE = "0123456789abcdef0123456789abcdef"
 
 PAGE = """<!doctype html>
 <title>volunteer</title>
-<section data-volunteer data-ws-url="/ws/worker/" data-project="mandelbrot"
-         data-signed-in="false" data-host-token-url="/ignored/">
+<section data-volunteer data-ws-url="/ws/worker/" data-project="{project}"
+         data-signed-in="false" data-host-token-url="/ignored/"
+         data-offers-url="/with-work.json">
   <button data-action="start">Start</button>
   <button data-action="pause">Pause</button>
   <button data-action="resume">Resume</button>
@@ -45,6 +47,7 @@ PAGE = """<!doctype html>
   <p data-show="status" aria-live="polite">Idle</p>
   <span data-show="done">0</span> <span data-show="credit">0</span>
   <ul data-tasks></ul>
+  <div data-offers hidden></div>
 </section>
 <script type="module" src="/static/socialgrid/volunteer.js"></script>
 """
@@ -59,7 +62,11 @@ SLOW_TILES = mandelbrot.demo_inputs()[:6]
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     root = tmp_path_factory.mktemp("volunteer")
     (root / "static").symlink_to(ROOT / "static")
-    (root / "index.html").write_text(PAGE)
+    (root / "index.html").write_text(PAGE.format(project="mandelbrot"))
+    # The projects with work a dry project offers, and the page of one of them.
+    (root / "abc.html").write_text(PAGE.format(project="abc"))
+    offers = [{"slug": "abc", "name": "ABC <b>triples</b>", "url": "/abc.html"}]
+    (root / "with-work.json").write_text(json.dumps({"projects": offers}))
     (root / "kernels").mkdir()
     example = EXAMPLES["mandelbrot"]
     (root / "kernels" / "mandelbrot.js").write_bytes(example.kernel_source().encode())
@@ -176,6 +183,7 @@ class Server:
                             "type": "credit",
                             "amount": 0.25,
                             "host_total": 1.5 + 0.25 * len(self.results()),
+                            "user_total": None,
                         }
                     )
                 )
@@ -246,7 +254,7 @@ def test_start_computes_the_tiles_and_shows_the_figures(page):
     )
     by_replica = {m["replica"]: m["output"] for m in server.results()}
     assert by_replica == {i + 1: mandelbrot.run(tile) for i, tile in enumerate(TILES)}
-    assert shown(page, "credit") == f"{1.5 + 0.25 * len(TILES):.3f}"
+    assert shown(page, "credit") == format_credit(1.5 + 0.25 * len(TILES))
     hello = server.received[0]
     assert hello["project"] == "mandelbrot"
     assert hello["capabilities"]["platform"] == "blink-x86_64"
@@ -333,3 +341,42 @@ def test_a_refused_result_still_brings_the_work_it_asked_for(page):
     assert (first["replica"], first.get("request")) == (1, 1)
     assert server.delivered[3] == "assign after refusing 1"
     assert sorted(m["replica"] for m in server.results()) == list(range(1, len(TILES) + 1))
+
+
+@pytest.mark.parametrize("page", [TILES[:1]], indirect=True, ids=["one-tile"])
+def test_a_project_out_of_work_says_so_and_offers_one_with_work(page):
+    """Never "computing" with nothing to compute: once the only tile is done and the
+    server has no more, the panel says there is no work, and one click on an offered
+    project opens its page already computing."""
+    page, server = page
+    page.fill('[data-setting="cores"]', "1")
+    page.click("[data-action=start]")
+    wait_state(page, "waiting")
+    assert shown(page, "status").startswith("No work for this project right now: asking again")
+    assert len(server.results()) == 1
+    assert page.locator("[data-tasks] li").count() == 0
+    offer = page.locator("[data-offers] a")
+    offer.wait_for()
+    assert page.locator("[data-offers]").is_visible()
+    assert offer.text_content() == "Compute for ABC <b>triples</b>"  # text, never markup
+    assert buttons(page) == {"start": "hidden", "pause": "on", "resume": "hidden", "finish": "on"}
+
+    offer.click()
+    page.wait_for_url("**/abc.html")
+    page.wait_for_function(
+        "document.querySelector('[data-volunteer]').dataset.state !== 'idle'", timeout=30_000
+    )
+    hellos = [m for m in server.received if m["type"] == "hello"]
+    assert hellos[-1]["project"] == "abc"
+    assert page.evaluate("sessionStorage.getItem('socialgrid.startOn')") is None
+
+
+def test_a_page_opened_directly_never_starts_on_its_own(page, site):
+    """Only an offer clicked on this site starts the next page: a link from anywhere else
+    opens it idle."""
+    page, server = page
+    page.goto(f"{site}/abc.html")
+    # An offer's start happens as the panel is bound (client.start() changes the state
+    # before it awaits anything), so a page that is idle once bound did not start.
+    page.wait_for_function("document.querySelector('[data-volunteer]').dataset.state === 'idle'")
+    assert server.received == []

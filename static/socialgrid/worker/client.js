@@ -7,8 +7,10 @@
 // with a request of its own only when there is no result to send.
 //
 // Events (CustomEvent detail in brackets):
-//   state    {state, retryAt, reason}  idle | connecting | running | paused | finishing |
-//                                      stopped | reconnecting (retryAt: when, in env.now())
+//   state    {state, retryAt, reason}  idle | connecting | running | waiting | paused |
+//                                      finishing | stopped | reconnecting (retryAt: when, in
+//                                      env.now()); waiting: running, but the server had no
+//                                      work and nothing is held (retryAt: the next ask)
 //   task     {action, replica, name, fraction}  action: added (assigned), started (on a
 //            worker), progress, done (computed; the outcome awaits the server's ack),
 //            stopped (paused; back in the queue), removed (acknowledged, cancelled, dropped)
@@ -66,6 +68,7 @@ export class VolunteerClient extends EventTarget {
     this.ticker = null;
     this.done = 0;
     this.credit = 0;
+    this.dry = false; // the last answer to a request held no task, and none is held
     this.pauseWhenHidden = pauseWhenHidden;
     this.hiddenPaused = false;
     this.lastState = null;
@@ -90,6 +93,7 @@ export class VolunteerClient extends EventTarget {
   get state() {
     if (["idle", "stopped", "paused"].includes(this.mode)) return this.mode;
     if (!this.ready) return this.retryAt === null ? "connecting" : "reconnecting";
+    if (this.mode === "running" && this.dry && this.book.size === 0) return "waiting";
     return this.mode;
   }
 
@@ -195,12 +199,14 @@ export class VolunteerClient extends EventTarget {
   onAssign(assign) {
     const tasks = assign.tasks || [];
     this.requests.answered(this.env.now(), tasks.length, assign.retry_after);
+    this.dry = tasks.length === 0;
     for (const task of tasks) {
       const record = this.book.add(task);
       if (record) this.taskEvent("added", record);
     }
     this.schedule();
     this.pump();
+    this.changed();
   }
 
   onAck(ack) {
@@ -446,6 +452,8 @@ export class VolunteerClient extends EventTarget {
     const { replica, fraction } = record;
     this.emit("task", { action, replica, name: record.task.name || `#${replica}`, fraction });
     if (action !== "progress") this.emitStats();
+    // The last task held going (or a first one coming) can start or end "waiting".
+    if (action === "removed" || action === "added") this.changed();
   }
 
   emitStats() {
@@ -459,7 +467,8 @@ export class VolunteerClient extends EventTarget {
 
   changed() {
     const state = this.state;
-    const retryAt = state === "reconnecting" ? this.retryAt : null;
+    const retryAt =
+      state === "reconnecting" ? this.retryAt : state === "waiting" ? this.requests.notBefore : null;
     if (this.lastState && this.lastState.state === state && this.lastState.retryAt === retryAt) {
       return;
     }
