@@ -13,6 +13,7 @@ from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q, Sum
 from django.utils import timezone
 
+from compute import signals
 from compute.models import AppVersion, CreditEntry, Host, Membership, Project, Replica, Volunteer
 from compute.protocol import Capabilities
 from compute.scheduler import Assignment
@@ -163,6 +164,7 @@ def claim_host(host: Host, user) -> None:
             Membership.objects.filter(user=user, project_id=p["project_id"]).update(
                 total_credit=F("total_credit") + p["total"]
             )
+        signals.credit_claimed.send(sender=Host, user_id=user.pk, amount=moved, now=timezone.now())
     mine = Replica.objects.filter(user=user, workunit_id=OuterRef("workunit_id"))
     Replica.objects.filter(host=host, user__isnull=True).exclude(Exists(mine)).update(user=user)
 

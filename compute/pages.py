@@ -28,6 +28,14 @@ def public_projects() -> QuerySet[Project]:
 OFFERS = 3
 
 
+def volunteer_credit(user) -> float:
+    """A signed-in volunteer's total credit: what their panel shows beside Start."""
+    if user is None or not user.is_authenticated:
+        return 0.0
+    total = Volunteer.objects.filter(user=user).values_list("total_credit", flat=True).first()
+    return total or 0.0
+
+
 def projects_with_work(but: str | None = None, limit: int = OFFERS) -> list[Project]:
     """Public, active projects with work waiting to be sent right now: what a volunteer
     whose project ran dry is offered instead. Each is one index probe (the unsent replicas'
@@ -134,10 +142,7 @@ def project_page(project: Project, user=None, now: datetime | None = None) -> Pr
     membership, user_credit = None, 0.0
     if user is not None and user.is_authenticated:
         membership = Membership.objects.filter(user=user, project=project).first()
-        user_credit = (
-            Volunteer.objects.filter(user=user).values_list("total_credit", flat=True).first()
-            or 0.0
-        )
+        user_credit = volunteer_credit(user)
     return ProjectPage(
         project=project,
         stats=stats.project_stats(project, now),

@@ -11,6 +11,7 @@ from django.urls import reverse
 
 from compute import pictures, stats
 from compute.models import Batch, Project
+from compute.pages import volunteer_credit
 from socialgrid.invites import emails
 from socialgrid.invites.codes import (
     get_invite_code,
@@ -81,12 +82,13 @@ class LandingPage:
     project: Project | None
     stats: stats.ProjectStats | None
     picture_batch: Batch | None
-    next_url: str  # where "Join and start computing" leads, after sign-up if needed
+    next_url: str  # the project page: where sign-up and sign-in lead
     share_title: str
     share_description: str
     share_url: str
     share_image: str
     own_link: bool
+    user_credit: float = 0.0  # a signed-in visitor's total, as the panel shows it
 
 
 def landing_page(request: HttpRequest, invite: InviteCode) -> LandingPage:
@@ -124,4 +126,5 @@ def landing_page(request: HttpRequest, invite: InviteCode) -> LandingPage:
             else ""
         ),
         own_link=request.user.is_authenticated and request.user.pk == invite.user_id,
+        user_credit=volunteer_credit(request.user),
     )

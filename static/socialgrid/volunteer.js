@@ -10,7 +10,8 @@
 //
 // A volunteer switching project from an offer starts on the other page at once: the offer
 // leaves that project's slug in sessionStorage (which other sites cannot write), and the
-// page whose project it names starts when bound, as if Start were pressed.
+// page whose project it names starts when bound, as if Start were pressed. Links marked
+// data-keep-computing (sign up, sign in) do the same for this project while it computes.
 import { VolunteerClient } from "./worker/client.js";
 import { browserStorage, defaultCores } from "./worker/environment.js";
 
@@ -272,6 +273,16 @@ export function bindVolunteer(root, { env, storage = browserStorage(), session =
   });
 
   renderState();
+  // Leaving to sign up or sign in while computing: carry on on the page that follows (the
+  // same project; its hello, signed in, claims this browser's host and its credit).
+  for (const link of root.querySelectorAll("a[data-keep-computing]")) {
+    link.addEventListener("click", () => {
+      const computing = !["idle", "stopped", "paused"].includes(current.state);
+      if (computing && session && root.dataset.project) {
+        session.setItem(START_KEY, root.dataset.project);
+      }
+    });
+  }
   // Arrived here from an offer on another project's page: that click was the Start.
   if (session && root.dataset.project && session.getItem(START_KEY) === root.dataset.project) {
     session.removeItem(START_KEY);

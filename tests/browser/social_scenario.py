@@ -41,3 +41,12 @@ def invite_report(inviter: str) -> None:
             "friends": friends_of(user),
         }
     )
+
+
+def invite_link(inviter: str, project: str) -> None:
+    """The path of the inviter's invite link to a project."""
+    from compute.models import Project
+    from socialgrid.invites.codes import get_invite_code
+
+    user = get_user_model().objects.get(username=inviter)
+    emit({"path": get_invite_code(user, Project.objects.get(slug=project)).get_absolute_url()})

@@ -1,9 +1,10 @@
-"""An invitation, end to end: a volunteer shares their invite link, a friend opens it, signs
-up and computes, and once the friend's first result is validated they count as a recruit,
-become friends and rank on each other's friends leaderboard.
+"""An invitation, end to end: a volunteer shares their invite link, a friend opens it on a
+phone, computes with one click, signs up while computing (the work comes with them), and
+once the friend's first result is validated they count as a recruit, become friends and rank
+on each other's friends leaderboard.
 
-The measured figures (seconds from opening the link to the first task running, clicks after
-opening the link and after sign-up) are printed with the test's outcome.
+The measured figures (seconds from the click on Start, and from opening the link, to the
+first task running; the clicks) are printed with the test's outcome.
 """
 
 from __future__ import annotations
@@ -35,10 +36,11 @@ MANDELBROT = {
 ALICE = {"username": "alice", "email": "alice@example.org", "password": "plum-orbit-7-cascade"}
 BOB = {"username": "bob", "email": "bob@example.org", "password": "violet-harbor-42-quartz"}
 
-# The issue's goals; only the clicks are held to theirs here, the time loosely (the machine
-# is shared): the printed figure is the measurement.
-MAX_CLICKS_AFTER_SIGNUP = 2
-GOAL_SECONDS = 10
+# One click from the link to computing, on a phone-sized screen, within GOAL_SECONDS: the
+# clicks are held to it here, the time only loosely (the machine is shared): the printed
+# figure is the measurement.
+PHONE = {"width": 390, "height": 844}
+GOAL_SECONDS = 3
 MAX_SECONDS = 60
 
 
@@ -137,12 +139,27 @@ async def test_an_invited_friend_signs_up_computes_and_counts_as_a_recruit(
     assert tags["twitter:card"] == "summary_large_image", tags
     assert tags["twitter:image"] == tags["og:image"], tags
 
-    # B opens the link in a browser of their own: the clock starts.
-    bob = await people.enter("B (invited)")
+    # B opens the link on a phone: the clock starts. The page's main button is Start, on
+    # the first screen, and one click computes (anonymously: the click is the consent).
+    bob = await people.enter("B (invited)", viewport=PHONE)
     page = bob.page
     opened = time.time()
     await page.goto(link)
-    await page.click("a.join-button")  # "Join and start computing"
+    start = page.locator("[data-volunteer] [data-action=start]")
+    box = await start.bounding_box()
+    assert box is not None, "no Start button on the invite page"
+    assert box["y"] + box["height"] <= PHONE["height"], f"Start is below the first screen: {box}"
+    clicked = time.time()
+    await start.click()
+    started_at = await poll(bob.first_task_at, "B's first task to appear on the invite page")
+    from_click, from_opening = started_at - clicked, started_at - opened
+    computing_clicks = [c.what for c in bob.clicks]
+
+    # Sign-up is offered while it computes; the project page after it carries on computing
+    # with no click, and its hello, signed in, claims the browser's host and its work.
+    offer = page.locator("a[data-keep-computing]", has_text="create a free account")
+    assert await offer.is_visible()
+    await offer.click()
     await page.wait_for_url(re.compile(r"/accounts/signup/\?next="))
     await page.fill("input[name=email]", BOB["email"])
     await page.fill("input[name=username]", BOB["username"])
@@ -154,31 +171,34 @@ async def test_an_invited_friend_signs_up_computes_and_counts_as_a_recruit(
         errors = await page.locator(".errorlist, [role=alert]").all_inner_texts()
         raise AssertionError(f"after signing up B is at {page.url}, not the project: {errors}")
     signed_up = time.time()
-    await page.click("[data-volunteer] [data-action=start]")
-    started_at = await poll(bob.first_task_at, "B's first task to appear in the panel")
-    seconds = started_at - opened
-    signup_seconds = signed_up - opened
+
+    async def welcomed_as_bob() -> bool:
+        return any(w["user"] == BOB["username"] for w in bob.received("welcome"))
+
+    await poll(welcomed_as_bob, "the project page to compute on, signed in as B", within=30)
     clicks = [c.what for c in bob.clicks]
     after_signup = [c.what for c in bob.clicks if c.at >= signed_up]
     with capsys.disabled():
         print(
-            f"\ninvite flow: B's first task was running {seconds:.1f} s after opening the link "
-            f"(signed up and on the project page after {signup_seconds:.1f} s; goal "
-            f"{GOAL_SECONDS} s); B clicked {len(clicks)} times after opening the link "
-            f"{clicks}, {len(after_signup)} after signing up {after_signup} "
-            f"(goal <= {MAX_CLICKS_AFTER_SIGNUP}); A's link copied by {copied_by}"
+            f"\ninvite flow (390 x 844): B's first task was running {from_click:.2f} s after "
+            f"the click on Start ({from_opening:.2f} s after opening the link; goal "
+            f"{GOAL_SECONDS} s), {len(computing_clicks)} click {computing_clicks}; signing up "
+            f"took {len(clicks) - len(computing_clicks)} more and computing carried on after it "
+            f"with {len(after_signup)}; A's link copied by {copied_by}"
         )
     assert all(c.trusted for c in bob.clicks), bob.clicks
+    assert len(computing_clicks) == 1, f"B clicked {computing_clicks} before computing"
     assert len(clicks) == 3, f"B's pages saw {clicks}, the test made 3 clicks"
-    assert len(after_signup) <= MAX_CLICKS_AFTER_SIGNUP, after_signup
-    assert seconds <= MAX_SECONDS, f"{seconds:.1f} s from the link to the first task"
+    assert after_signup == [], after_signup
+    assert from_opening <= MAX_SECONDS, f"{from_opening:.1f} s from the link to the first task"
 
     assert bob.page_errors() == [], bob.page_errors()
 
-    # B computes signed in: the socket's welcome names B.
-    welcome = bob.received("welcome")
-    assert welcome, "B's worker socket was never welcomed"
-    assert welcome[-1]["user"] == BOB["username"], welcome[-1]
+    # One host: the anonymous one B computed on before signing up, now B's.
+    welcomes = bob.received("welcome")
+    assert welcomes[0]["user"] is None, welcomes[0]
+    assert welcomes[-1]["user"] == BOB["username"], welcomes[-1]
+    assert {w["host"] for w in welcomes} == {welcomes[0]["host"]}, welcomes
     await alice.page.reload()
     joined, _ = await recruit_figures(alice.page)  # counted may already be 1: C was quick
     assert joined == "1", "A's invite page counts B's sign-up through the link"

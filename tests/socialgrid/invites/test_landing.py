@@ -103,18 +103,33 @@ def test_a_project_code_leads_to_that_project(client, inviter, project, project_
     assert '<h1 id="invite-title">Squares</h1>' in response.content.decode()
 
 
-def test_a_new_visitor_signs_up_with_next_pointing_at_the_project(client, inviter, project):
+def test_the_main_button_starts_computing_here_for_the_project(client, inviter, project):
+    """One click: the invite page is itself a volunteer panel for the project, its main
+    button Start, with what runs and how to stop it said beside it."""
+    html = client.get(landing_url(inviter)).content.decode()
+    assert f'data-volunteer data-ws-url="/ws/worker/" data-project="{project.slug}"' in html
+    assert '<button data-action="start" class="join-button">Start computing</button>' in html
+    assert "runs Primes's small computations in background workers in this tab" in html
+    assert "Pause here, or close the tab, to stop." in html
+    assert "socialgrid/volunteer.js" in html
+    assert 'data-show="status"' in html
+
+
+def test_a_new_visitor_is_offered_sign_up_while_computing(client, inviter, project):
     html = client.get(landing_url(inviter)).content.decode()
     next_q = f"?next=/projects/{project.slug}/"
-    assert f'href="{reverse("account_signup")}{next_q}" role="button"' in html
-    assert f'href="{reverse("account_login")}{next_q}"' in html
-    assert "Join and start computing" in html
+    assert f'href="{reverse("account_signup")}{next_q}" data-keep-computing>' in html
+    assert f'href="{reverse("account_login")}{next_q}" data-keep-computing>' in html
+    assert "Credit earned by this browser" in html
+    assert "the work done so far comes with you" in html
 
 
-def test_a_signed_in_visitor_goes_straight_to_the_project(client, inviter, project, user_factory):
-    client.force_login(user_factory())
+def test_a_signed_in_visitor_computes_as_themselves(client, inviter, project, user_factory):
+    client.force_login(user_factory(username="grace"))
     html = client.get(landing_url(inviter)).content.decode()
-    assert f'href="/projects/{project.slug}/" role="button"' in html
+    assert '<button data-action="start" class="join-button">Start computing</button>' in html
+    assert "Signed in as grace" in html
+    assert "Your credit" in html
     assert reverse("account_signup") + "?next" not in html
 
 
@@ -193,6 +208,7 @@ def test_with_no_project_at_all_it_still_invites(client, user_factory):
     assert "invites you to compute on socialgrid" in html
     assert f'href="{reverse("account_signup")}?next=/" role="button"' in html
     assert "data-live-stats" not in html
+    assert "data-volunteer" not in html  # nothing to compute for
 
 
 def test_the_page_costs_a_fixed_number_of_queries(

@@ -203,3 +203,39 @@ def test_invalid_work_does_not_count(project, inviter, user_factory, host_factor
         record_result(host, a.replica_id, a.lease_token, output, 10.0)
     validate_pending()
     assert Referral.objects.get().counted_at is None
+
+
+def test_work_done_before_signing_up_counts_once_the_account_claims_it(
+    project, inviter, user_factory
+):
+    """An invited friend computes anonymously, their result is validated and credited to the
+    browser's host; they sign up and their next hello claims the host: they count then."""
+    from compute.hosts import claim_host
+    from compute.models import Host
+
+    host = Host.objects.create()
+    now = timezone.now()
+    with transaction.atomic():
+        credit.grant(
+            [credit.Grant(next(_replica_ids), 1, project.id, host.id, None, 2.0, now)], now
+        )
+    recruit = recruit_of(inviter, user_factory, project=project)
+    assert Referral.objects.get().counted_at is None
+
+    with transaction.atomic():
+        claim_host(host, recruit)
+
+    assert Referral.objects.get().counted_at is not None
+    assert are_friends(inviter, recruit)
+    assert Volunteer.objects.get(user=recruit).total_credit == 2.0
+
+
+def test_claiming_a_host_that_earned_nothing_counts_no_one(project, inviter, user_factory):
+    from compute.hosts import claim_host
+    from compute.models import Host
+
+    host = Host.objects.create()
+    recruit = recruit_of(inviter, user_factory, project=project)
+    with transaction.atomic():
+        claim_host(host, recruit)
+    assert Referral.objects.get().counted_at is None
