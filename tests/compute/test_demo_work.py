@@ -19,7 +19,7 @@ from django.db.models import Sum
 
 import pytest
 
-from compute import assimilation, demo_work, submission, transitioner, validation
+from compute import assimilation, demo_work, pictures, submission, transitioner, validation
 from compute.demo import DEMO_PROJECTS, install_demo
 from compute.examples import abc_triples, keysearch, mandelbrot
 from compute.models import (
@@ -232,6 +232,25 @@ def test_a_finished_batch_is_kept_while_a_replica_of_it_is_out(demo, settings, h
     assert not Batch.objects.filter(id=batch.id).exists()
     assert not Replica.objects.filter(id=out.id).exists()
     assert CreditEntry.objects.filter(replica_id=out.id).exists()
+
+
+def test_the_picture_shows_the_newest_zoom_level_while_a_straggler_of_the_last_is_out(demo):
+    # The first level's tiles come back but one, which a volunteer keeps.
+    volunteers_finish_everything(demo, keep_one_of="mandelbrot")
+    project = Project.objects.get(slug="mandelbrot")
+    first = project.batches.get()
+    assert first.state == BatchState.IN_PROGRESS
+    # The next level is submitted meanwhile, and completes first.
+    demo_work.replenish_demo_work()
+    volunteers_finish_everything(demo)
+    second = project.batches.exclude(id=first.id).get()
+    assert second.state == BatchState.COMPLETED
+    first.refresh_from_db()
+    assert first.state == BatchState.IN_PROGRESS
+
+    shown = pictures.picture_batch(project)
+    assert shown == second
+    assert mandelbrot.zoom_level(shown.workunits.first().input) == 1
 
 
 def test_the_beat_schedules_the_demo_work_only_when_it_is_on():
