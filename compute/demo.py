@@ -32,7 +32,8 @@ def install_example(
     slug: str, name: str, example: ExampleApp, owner, *, batch: bool = True
 ) -> Installed:
     """Create (or update) a project running one example app; its kernel becomes a new app
-    version whenever the source changed. Submits a demo batch unless one is in progress."""
+    version whenever the source changed. Submits the next batch of the example's demo series
+    unless one is in progress."""
     with transaction.atomic():
         project, _ = Project.objects.get_or_create(
             slug=slug,
@@ -54,14 +55,34 @@ def install_example(
         if batch:
             running = app.batches.filter(state=BatchState.IN_PROGRESS).first()
             if running is None:
-                running = submission.create_batch(
-                    project,
-                    app,
-                    example.demo_inputs(),
-                    name=f"{example.title} demo",
-                    submitter=owner,
-                )
+                running = submit_next_batch(app, example)
     return Installed(project, app, version, running)
+
+
+def submit_next_batch(app: App, example: ExampleApp) -> Batch:
+    """The next batch of ``example``'s demo series, continuing from the newest batch of
+    ``app`` (its last work unit's input), submitted as the project's owner would submit it."""
+    inputs = example.next_demo_inputs(_last_input(app))
+    return submission.create_batch(
+        app.project,
+        app,
+        inputs,
+        name=f"{example.title}: {example.demo_batch_name(inputs)}",
+        submitter=app.project.owner,
+    )
+
+
+def _last_input(app: App) -> dict | None:
+    """The input where the newest batch stopped; None without one (the series starts over)."""
+    newest = app.batches.order_by("-id").first()
+    if newest is None:
+        return None
+    # The purge may have taken the work units of a batch long finished; its outputs keep
+    # their inputs.
+    last = newest.workunits.order_by("-id").values_list("input", flat=True).first()
+    if last is None:
+        last = newest.outputs.order_by("-workunit_id").values_list("input", flat=True).first()
+    return last
 
 
 def _current_version(app: App, example: ExampleApp) -> AppVersion:

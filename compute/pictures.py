@@ -1,5 +1,9 @@
-"""The Mandelbrot picture of a project page: the current batch of its Mandelbrot app, drawn
-from the tiles assimilated so far.
+"""The Mandelbrot picture of a project page: the newest batch of its Mandelbrot app (not
+cancelled), drawn from the tiles assimilated so far.
+
+The newest, not the project's "current" batch (in progress before completed): a batch
+submitted after another shows the newer image, such as the demo's next zoom level, even once
+it has completed while a straggler of the older one is still out.
 
 Drawing reads every assimilated tile, so the PNG is kept in Django's cache under the batch id
 and its assimilated count: a page refresh costs one query until another tile comes back, and
@@ -11,9 +15,9 @@ from __future__ import annotations
 from django.core.cache import cache
 from django.db.models import QuerySet
 
-from compute import stats
 from compute.examples.mandelbrot import render_png
 from compute.models import Batch, Project
+from compute.states import BatchState
 
 # Only outputs stored by this handler can be drawn by render_png.
 MANDELBROT_ASSIMILATOR = "compute.examples.mandelbrot.assimilate"
@@ -21,7 +25,11 @@ CACHE_SECONDS = 3600
 
 
 def _picture_batches() -> QuerySet[Batch]:
-    return stats.current_batches(Batch.objects.filter(app__assimilator_path=MANDELBROT_ASSIMILATOR))
+    return (
+        Batch.objects.filter(app__assimilator_path=MANDELBROT_ASSIMILATOR)
+        .exclude(state=BatchState.CANCELLED)
+        .order_by("-created_at", "-id")
+    )
 
 
 def picture_batch(project: Project) -> Batch | None:

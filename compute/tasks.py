@@ -10,7 +10,16 @@ from django.db import OperationalError
 
 from celery import shared_task
 
-from compute import assimilation, cleanup, credit, drains, feeder, transitioner, validation
+from compute import (
+    assimilation,
+    cleanup,
+    credit,
+    demo_work,
+    drains,
+    feeder,
+    transitioner,
+    validation,
+)
 
 RETRY = {"autoretry_for": (OperationalError,), "retry_backoff": True, "max_retries": 5}
 
@@ -65,6 +74,11 @@ def sweep_credit_decay() -> int:
 @shared_task
 def sweep_cleanup() -> tuple[int, int]:
     return cleanup.run_cleanup()
+
+
+@shared_task
+def replenish_demo_work() -> dict[str, int]:
+    return demo_work.replenish_demo_work()
 
 
 @shared_task

@@ -240,6 +240,7 @@ SWEEP_INTERVALS = {
     "project_stats": envfloat("SWEEP_PROJECT_STATS_SECONDS", 5.0),
     "rac_badges": envfloat("SWEEP_RAC_BADGES_SECONDS", 3600.0),
     "leaderboards": envfloat("SWEEP_LEADERBOARDS_SECONDS", 600.0),
+    "demo_work": envfloat("SWEEP_DEMO_WORK_SECONDS", 10.0),
 }
 CELERY_BEAT_SCHEDULE = {
     "transitioner": {
@@ -307,6 +308,21 @@ COMPUTE = {
     "API_WRITES_PER_MINUTE": envint("API_WRITES_PER_MINUTE", 60, minimum=1),
     "API_MAX_BATCH_BYTES": envint("API_MAX_BATCH_BYTES", 64 * 1024 * 1024, minimum=1024),
 }
+# The demo's endless work (compute/demo_work.py): a demo project whose replicas waiting or
+# out fall below LOW_WATER gets the next batch of its series, and its finished batches beyond
+# the newest KEEP_BATCHES are purged. On by default only in the embedded mode of `make demo`
+# (no DATABASE_URL, no REDIS_URL, not production); DEMO_WORK=1 or 0 turns it on or off.
+DEMO_WORK = {
+    "ENABLED": envbool("DEMO_WORK", not (DATABASE_URL or REDIS_URL or PRODUCTION)),
+    "LOW_WATER": envint("DEMO_LOW_WATER", 20, minimum=0),
+    "KEEP_BATCHES": envint("DEMO_KEEP_BATCHES", 3, minimum=1),
+}
+if DEMO_WORK["ENABLED"]:
+    CELERY_BEAT_SCHEDULE["demo-work"] = {
+        "task": "compute.tasks.replenish_demo_work",
+        "schedule": SWEEP_INTERVALS["demo_work"],
+    }
+
 # Where the daily statistics export (docs/stats-export.md) is written.
 STATS_EXPORT_DIR = Path(envstr("STATS_EXPORT_DIR", str(VAR_DIR / "stats")))
 

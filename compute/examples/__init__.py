@@ -7,7 +7,9 @@ split a job into work unit inputs:
 - ``keysearch``: a brute-force search for the key behind a SHA-256 hash; the work unit that
   finds it cancels the rest of its batch.
 
-``EXAMPLES`` describes them for whoever creates the App and AppVersion rows. Kernel contract:
+``EXAMPLES`` describes them for whoever creates the App and AppVersion rows, and the demo's
+endless series of batches: ``next_demo_inputs(last)`` continues from ``last`` (an input of
+the previous batch; None for the first), ``demo_batch_name`` names a batch of it. Kernel contract:
 an ES module exporting ``async run(input, progress, env)``; ``await progress(fraction)``
 reports 0..1 (the worker may sleep inside it to honour the volunteer's CPU share);
 ``env.wasm`` is the app version's WebAssembly binary compiled to a ``WebAssembly.Module``
@@ -35,6 +37,8 @@ class ExampleApp:
     assimilator_path: str
     kernel_path: Path
     demo_inputs: Callable[[], list[dict[str, Any]]]
+    next_demo_inputs: Callable[[dict[str, Any] | None], list[dict[str, Any]]]
+    demo_batch_name: Callable[[list[dict[str, Any]]], str]
     wasm_path: Path | None = None
     comparator: str = "exact"
 
@@ -61,6 +65,8 @@ EXAMPLES: dict[str, ExampleApp] = {
             kernel_path=HERE / "kernels" / "mandelbrot.js",
             wasm_path=HERE / "wasm" / "mandelbrot.wasm",
             demo_inputs=mandelbrot.demo_inputs,
+            next_demo_inputs=mandelbrot.next_demo_inputs,
+            demo_batch_name=mandelbrot.demo_batch_name,
         ),
         ExampleApp(
             name="abc-triples",
@@ -73,6 +79,8 @@ EXAMPLES: dict[str, ExampleApp] = {
             assimilator_path="compute.examples.abc_triples.assimilate",
             kernel_path=HERE / "kernels" / "abc_triples.js",
             demo_inputs=abc_triples.demo_inputs,
+            next_demo_inputs=abc_triples.next_demo_inputs,
+            demo_batch_name=abc_triples.demo_batch_name,
         ),
         ExampleApp(
             name="keysearch",
@@ -85,6 +93,8 @@ EXAMPLES: dict[str, ExampleApp] = {
             assimilator_path="compute.examples.keysearch.assimilate",
             kernel_path=HERE / "kernels" / "keysearch.js",
             demo_inputs=keysearch.demo_inputs,
+            next_demo_inputs=keysearch.next_demo_inputs,
+            demo_batch_name=keysearch.demo_batch_name,
         ),
     ]
 }

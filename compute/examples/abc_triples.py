@@ -69,10 +69,26 @@ def split_job(c_lo: int, c_hi: int, step: int) -> list[dict[str, int]]:
     return [{"c_lo": lo, "c_hi": min(lo + step, c_hi)} for lo in range(c_lo, c_hi, step)]
 
 
+DEMO_SPAN = 4_000_000
+DEMO_STEP = 200_000
+
+
 def demo_inputs() -> list[dict[str, int]]:
     # Every hit with c < 4,000,000 in 20 work units. A work unit sieves [1, c_hi), so later
     # ones cost more: 0.1-0.4 s in a browser, up to 25 s in the Python reference.
-    return split_job(1, 4_000_000, 200_000)
+    return split_job(1, DEMO_SPAN, DEMO_STEP)
+
+
+def next_demo_inputs(last: dict[str, int] | None) -> list[dict[str, int]]:
+    """The demo's next range of c: the DEMO_SPAN values after ``last`` (a work unit's
+    input), up to MAX_C (the kernel's memory bound), and from the start again after that."""
+    if last is None or last["c_hi"] >= MAX_C:
+        return demo_inputs()
+    return split_job(last["c_hi"], min(last["c_hi"] + DEMO_SPAN, MAX_C), DEMO_STEP)
+
+
+def demo_batch_name(inputs: list[dict[str, int]]) -> str:
+    return f"c from {inputs[0]['c_lo']:,} to {inputs[-1]['c_hi']:,}"
 
 
 def rad(n: int) -> int:

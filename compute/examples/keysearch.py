@@ -72,10 +72,41 @@ def split_job(prefix: str, target: str, keyspace: int, step: int) -> list[dict[s
 DEMO_PREFIX = "socialgrid:"
 DEMO_KEY = 58_721_462
 DEMO_KEYSPACE = 80_000_000
+DEMO_STEP = 2_000_000
 
 
 def demo_inputs() -> list[dict[str, Any]]:
-    return split_job(DEMO_PREFIX, hash_key(DEMO_PREFIX, DEMO_KEY), DEMO_KEYSPACE, 2_000_000)
+    return split_job(DEMO_PREFIX, hash_key(DEMO_PREFIX, DEMO_KEY), DEMO_KEYSPACE, DEMO_STEP)
+
+
+def demo_key(start: int) -> int:
+    """The key hidden in the demo range that starts at ``start``: DEMO_KEY in the first,
+    and in each later one a key in its second half, drawn from the start's own hash."""
+    if start == 0:
+        return DEMO_KEY
+    half = DEMO_KEYSPACE // 2
+    return start + half + int(hash_key(DEMO_PREFIX, start)[:12], 16) % half
+
+
+def next_demo_inputs(last: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The demo's next search: the DEMO_KEYSPACE keys after the range ``last`` (a work
+    unit's input) belongs to, for a new key hidden in them; from 0 again at MAX_KEY."""
+    start = 0 if last is None else _range_start(last["start"]) + DEMO_KEYSPACE
+    if start + DEMO_KEYSPACE > MAX_KEY:
+        start = 0
+    target = hash_key(DEMO_PREFIX, demo_key(start))
+    return [
+        {**unit, "start": unit["start"] + start, "stop": unit["stop"] + start}
+        for unit in split_job(DEMO_PREFIX, target, DEMO_KEYSPACE, DEMO_STEP)
+    ]
+
+
+def _range_start(key: int) -> int:
+    return key - key % DEMO_KEYSPACE
+
+
+def demo_batch_name(inputs: list[dict[str, Any]]) -> str:
+    return f"keys {inputs[0]['start']:,} to {inputs[-1]['stop']:,}"
 
 
 def assimilate(workunit: WorkUnit, output: dict[str, Any]) -> None:

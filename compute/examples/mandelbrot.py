@@ -137,6 +137,56 @@ def demo_inputs() -> list[dict[str, Any]]:
     return split_job(DEMO_JOB)
 
 
+# The demo's tour: each batch after the first halves the view around a point of the valley's
+# boundary (whose detail never runs out), so the picture keeps changing. The centre moves
+# onto the point faster than the view shrinks, which brings the point to the middle of the
+# picture within a few levels. After ZOOM_LEVELS the tour starts again: at 2^30 a pixel is
+# still hundreds of float steps wide, a few levels more and neighbouring pixels would merge.
+ZOOM_POINT = (-0.743643887037151, 0.131825904205330)
+ZOOM_LEVELS = 30
+ZOOM_EXTRA_ITER = 500  # more iterations each level, for the finer detail
+
+
+def zoom_job(level: int) -> dict[str, Any]:
+    """The image of zoom level ``level`` (0 is DEMO_JOB)."""
+    if level == 0:
+        return dict(DEMO_JOB)
+    scale = 0.5**level
+    pull = scale * scale
+    half_re = (DEMO_JOB["re_max"] - DEMO_JOB["re_min"]) / 2 * scale
+    half_im = (DEMO_JOB["im_max"] - DEMO_JOB["im_min"]) / 2 * scale
+    start_re = (DEMO_JOB["re_min"] + DEMO_JOB["re_max"]) / 2
+    start_im = (DEMO_JOB["im_min"] + DEMO_JOB["im_max"]) / 2
+    centre_re = ZOOM_POINT[0] + (start_re - ZOOM_POINT[0]) * pull
+    centre_im = ZOOM_POINT[1] + (start_im - ZOOM_POINT[1]) * pull
+    return {
+        "re_min": centre_re - half_re,
+        "re_max": centre_re + half_re,
+        "im_min": centre_im - half_im,
+        "im_max": centre_im + half_im,
+        "width": DEMO_JOB["width"],
+        "height": DEMO_JOB["height"],
+        "max_iter": min(MAX_ITER, DEMO_JOB["max_iter"] + ZOOM_EXTRA_ITER * level),
+    }
+
+
+def zoom_level(tile: dict[str, Any]) -> int:
+    """The zoom level of a tour image, from the width of its view."""
+    ratio = (DEMO_JOB["re_max"] - DEMO_JOB["re_min"]) / (tile["re_max"] - tile["re_min"])
+    return max(0, round(log(ratio, 2)))
+
+
+def next_demo_inputs(last: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The tiles of the tour's next level after the one ``last`` (a tile) belongs to; the
+    first level when there is none, and again after the deepest."""
+    level = zoom_level(last) + 1 if last is not None else 0
+    return split_job(zoom_job(level if level <= ZOOM_LEVELS else 0))
+
+
+def demo_batch_name(inputs: list[dict[str, Any]]) -> str:
+    return f"zoom level {zoom_level(inputs[0])}"
+
+
 def assimilate(workunit: WorkUnit, output: dict[str, Any]) -> None:
     from compute.assimilation import store_output
 

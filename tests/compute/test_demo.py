@@ -121,6 +121,8 @@ def test_runplatform_serves_the_site_and_runs_the_sweeps(tmp_path):
     assert "embedded" in out
     # The embedded beat ran the feeder: its log line shows the sweep tasks succeeding.
     assert "compute.tasks.sweep_feeder" in out
+    # ...and the demo's replenisher, which keeps the seeded projects in work.
+    assert "compute.tasks.replenish_demo_work" in out
 
 
 @pytest.fixture(autouse=True)

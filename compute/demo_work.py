@@ -1,0 +1,71 @@
+"""Work for the demo that never runs out, in rows that stay bounded.
+
+Every few seconds (the ``demo-work`` entry of the beat schedule, present when
+``DEMO_WORK["ENABLED"]``), each demo project whose replicas waiting or out number fewer than
+``DEMO_WORK["LOW_WATER"]`` gets the next batch of its example's series: the Mandelbrot tour
+one level deeper, the next range of c, the next key range (``compute.demo.submit_next_batch``,
+through the submission function the API uses, as the project's owner). Its finished batches
+beyond the newest ``DEMO_WORK["KEEP_BATCHES"]`` are purged with their work units, replicas
+and outputs (``compute.cleanup.purge_batches``); the credit they earned stays.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import transaction
+
+from compute import cleanup, retry
+from compute.demo import DEMO_PROJECTS, submit_next_batch
+from compute.examples import EXAMPLES, ExampleApp
+from compute.models import App, Batch, Replica
+from compute.states import BatchState, ServerState
+
+
+def replenish_demo_work() -> dict[str, int]:
+    """Top up and prune every demo project; returns the ids of the batches submitted, by
+    project slug. Does nothing unless the demo's work is switched on."""
+    if not settings.DEMO_WORK["ENABLED"]:
+        return {}
+    submitted = {}
+    for slug, (_, example_name) in DEMO_PROJECTS.items():
+        example = EXAMPLES[example_name]
+        app = (
+            App.objects.filter(project__slug=slug, project__is_active=True, name=example.name)
+            .select_related("project__owner")
+            .first()
+        )
+        if app is None:
+            continue
+        batch = top_up(app, example)
+        if batch is not None:
+            submitted[slug] = batch.id
+        prune_batches(app)
+    return submitted
+
+
+def open_replicas(app: App) -> int:
+    """Replicas of ``app`` that volunteers can still lease or are computing."""
+    return Replica.objects.filter(
+        app=app, server_state__in=[ServerState.UNSENT, ServerState.IN_PROGRESS]
+    ).count()
+
+
+@retry.on_conflict()
+def top_up(app: App, example: ExampleApp) -> Batch | None:
+    """Submit the app's next demo batch if its open replicas are below the low-water mark.
+
+    The app's row is held while counting and submitting, so two runs at once cannot both
+    find the work low: the second waits, then counts the first one's batch. ``FOR NO KEY
+    UPDATE`` leaves the foreign-key checks of leases and new replicas unblocked."""
+    with transaction.atomic():
+        list(App.objects.select_for_update(no_key=True).filter(id=app.id).values_list("id"))
+        if open_replicas(app) >= settings.DEMO_WORK["LOW_WATER"]:
+            return None
+        return submit_next_batch(app, example)
+
+
+def prune_batches(app: App) -> int:
+    """Purge the app's finished batches older than its newest KEEP_BATCHES."""
+    keep = settings.DEMO_WORK["KEEP_BATCHES"]
+    older = app.batches.order_by("-id").values_list("id", "state")[keep:]
+    return cleanup.purge_batches([b for b, state in older if state != BatchState.IN_PROGRESS])
