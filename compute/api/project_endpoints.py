@@ -21,10 +21,12 @@ from compute.api.schemas import (
     SLUG,
     AppIn,
     AppOut,
+    AppUpdate,
     BatchOut,
     Error,
     ProjectIn,
     ProjectOut,
+    ProjectUpdate,
     SweepIn,
     ValidationErrors,
     VersionOut,
@@ -88,6 +90,23 @@ def get_project(request: HttpRequest, slug: str = PROJECT) -> dict[str, Any]:
     return project_out(request, _project_with_apps(request, slug))
 
 
+def _changes(body: ProjectUpdate | AppUpdate) -> dict[str, Any]:
+    # A field left out, or sent as null, stays as it is.
+    return {k: v for k, v in body.dict(exclude_unset=True).items() if v is not None}
+
+
+@router.patch(
+    "/{slug}",
+    response={200: ProjectOut, **ERRORS},
+    url_name="update_project",
+    summary="Change a project's settings (only the fields sent; new batches take them)",
+)
+def update_project(request: HttpRequest, body: ProjectUpdate, slug: str = PROJECT) -> Any:
+    project = owned_project(_user(request), slug)
+    projects.update_project(project, **_changes(body))
+    return project_out(request, _project_with_apps(request, slug))
+
+
 @router.get("/{slug}/apps", response={200: list[AppOut], **ERRORS}, url_name="apps")
 def list_apps(request: HttpRequest, slug: str = PROJECT) -> list[dict[str, Any]]:
     return [app_out(app) for app in _project_with_apps(request, slug).apps.all()]
@@ -111,6 +130,18 @@ def create_app(request: HttpRequest, body: AppIn, slug: str = PROJECT) -> Status
     data = body.dict()
     app = projects.create_app(project, **data)
     return Status(201, app_out(app))
+
+
+@router.patch(
+    "/{slug}/apps/{app}",
+    response={200: AppOut, **ERRORS},
+    url_name="update_app",
+    summary="Change an app's settings (only the fields sent)",
+)
+def update_app(request: HttpRequest, body: AppUpdate, slug: str = PROJECT, app: str = APP) -> Any:
+    target = owned_app(_user(request), slug, app)
+    projects.update_app(target, **_changes(body))
+    return app_out(target)
 
 
 def _part(request: HttpRequest, name: str) -> bytes | None:
