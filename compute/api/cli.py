@@ -327,6 +327,61 @@ def cmd_batches_submit(client: Client, args: argparse.Namespace, out: Output) ->
     _report_batch(out, batch)
 
 
+def parse_vary(text: str) -> tuple[str, Any]:
+    """``NAME=START:STOP[:STEP]`` (a range, STOP not included) or ``NAME=[v1, v2, ...]`` (a
+    JSON list of values): one parameter of a sweep."""
+    name, sep, spec = text.partition("=")
+    name, spec = name.strip(), spec.strip()
+    if not sep or not name or not spec:
+        raise ValueError(f"{text!r}: write NAME=START:STOP[:STEP] or NAME=[v1, v2, ...]")
+    if spec.startswith("["):
+        try:
+            values = json.loads(spec)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{name}: the values are not a JSON list ({e.msg})") from e
+        if not isinstance(values, list):
+            raise ValueError(f"{name}: the values are not a JSON list")
+        return name, values
+    parts = spec.split(":")
+    if len(parts) not in (2, 3):
+        raise ValueError(f"{name}: write START:STOP[:STEP] or a JSON list, not {spec!r}")
+    try:
+        numbers = [_number(part) for part in parts]
+    except ValueError as e:
+        raise ValueError(f"{name}: {spec!r} is not START:STOP[:STEP] in numbers") from e
+    keys = ("start", "stop", "step")
+    return name, {keys[i]: number for i, number in enumerate(numbers)}
+
+
+def _number(text: str) -> int | float:
+    value = float(text)
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(text)
+    return int(value) if value.is_integer() and "." not in text and "e" not in text else value
+
+
+def sweep_parameters(
+    vary: Sequence[str], parameter: str | None, start: float | None, stop: float | None, step
+) -> dict[str, Any]:
+    """The parameters of a sweep from the options: ``--vary`` (each NAME=SPEC), and the one
+    range of ``--parameter``, ``--start``, ``--stop`` and ``--step``."""
+    parameters: dict[str, Any] = {}
+    if parameter is not None:
+        if start is None or stop is None:
+            raise ValueError("--parameter needs --start and --stop")
+        parameters[parameter] = {"start": start, "stop": stop, "step": step}
+    elif start is not None or stop is not None:
+        raise ValueError("--start and --stop need --parameter")
+    for text in vary:
+        name, spec = parse_vary(text)
+        if name in parameters:
+            raise ValueError(f"{name} is given twice")
+        parameters[name] = spec
+    if not parameters:
+        raise ValueError("say what varies: --vary NAME=START:STOP[:STEP] (or --parameter)")
+    return parameters
+
+
 def cmd_batches_sweep(client: Client, args: argparse.Namespace, out: Output) -> None:
     try:
         template = json.loads(args.template)
@@ -334,14 +389,16 @@ def cmd_batches_sweep(client: Client, args: argparse.Namespace, out: Output) -> 
         raise CliError(f"--template is not valid JSON: {e.msg}", 2) from e
     if not isinstance(template, dict):
         raise CliError('--template must be a JSON object, such as {"width": 1000}', 2)
+    try:
+        parameters = sweep_parameters(args.vary, args.parameter, args.start, args.stop, args.step)
+    except ValueError as e:
+        raise CliError(str(e), 2) from e
     data = {
         "name": args.name,
         "priority": args.priority,
         "template": template,
-        "parameter": args.parameter,
-        "start": args.start,
-        "stop": args.stop,
-        "step": args.step,
+        "parameters": parameters,
+        "mode": args.mode,
     }
     path = f"/projects/{_quote(args.project)}/apps/{_quote(args.app)}/sweeps"
     _report_batch(out, client.send_json("POST", path, data))
@@ -497,12 +554,34 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--name", default="")
     submit.add_argument("--priority", type=int, default=0)
     submit.set_defaults(run=cmd_batches_submit)
-    sweep = verbs.add_parser("sweep", help="a batch from a parameter sweep")
+    sweep = verbs.add_parser(
+        "sweep",
+        help="a batch from a parameter sweep",
+        description=(
+            "One work unit per value of each parameter that varies (--vary, repeated), the "
+            "other fields from --template. With several parameters, --mode grid makes every "
+            "combination and --mode zip takes the i-th value of each together."
+        ),
+    )
     sweep.add_argument("project", metavar="PROJECT")
     sweep.add_argument("app", metavar="APP")
-    sweep.add_argument("--parameter", required=True, help="the input field that varies")
-    sweep.add_argument("--start", type=float, required=True)
-    sweep.add_argument("--stop", type=float, required=True, help="not included")
+    sweep.add_argument(
+        "--vary",
+        action="append",
+        default=[],
+        metavar="NAME=SPEC",
+        help="a field that varies: NAME=START:STOP[:STEP] (STOP not included) or "
+        "NAME='[v1, v2, ...]' (a JSON list); repeat for more fields",
+    )
+    sweep.add_argument(
+        "--mode",
+        choices=["grid", "zip"],
+        default="grid",
+        help="grid: every combination (default); zip: the lists in parallel",
+    )
+    sweep.add_argument("--parameter", help="one field that varies over --start/--stop/--step")
+    sweep.add_argument("--start", type=float)
+    sweep.add_argument("--stop", type=float, help="not included")
     sweep.add_argument("--step", type=float, default=1.0)
     sweep.add_argument("--template", default="{}", help="JSON object: the other fields")
     sweep.add_argument("--name", default="")

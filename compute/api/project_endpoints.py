@@ -34,7 +34,7 @@ from compute.api.schemas import (
 from compute.feeder import MAX_PRIORITY
 from compute.forms import read_jsonl
 from compute.models import Batch, Project
-from compute.submission import parameter_range
+from compute.submission import sweep_inputs
 
 router = Router(tags=["projects"])
 
@@ -291,7 +291,7 @@ def submit_sweep(
     target = owned_app(_user(request), slug, app)
     if len(json.dumps(body.template)) > 64 * 1024:
         raise ValidationError("template: larger than 64 KiB")
-    inputs = parameter_range(body.template, body.parameter, body.start, body.stop, body.step)
+    inputs = sweep_inputs(body.template, _sweep_parameters(body), body.mode)
     batch = projects.submit_batch(
         target,
         inputs,
@@ -300,6 +300,20 @@ def submit_sweep(
         submitter=_user(request),
     )
     return Status(201, batch_out(request, batch))
+
+
+def _sweep_parameters(body: SweepIn) -> dict[str, Any]:
+    one = body.parameter is not None or body.start is not None or body.stop is not None
+    if one and body.parameters is not None:
+        raise ValidationError("give either parameter, start and stop, or parameters: not both")
+    if body.parameters is not None:
+        return {
+            name: spec if isinstance(spec, list) else spec.dict()
+            for name, spec in body.parameters.items()
+        }
+    if body.parameter is None or body.start is None or body.stop is None:
+        raise ValidationError("a sweep needs parameter, start and stop, or parameters")
+    return {body.parameter: {"start": body.start, "stop": body.stop, "step": body.step}}
 
 
 @router.get(

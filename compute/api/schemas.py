@@ -174,18 +174,45 @@ class ProjectOut(Schema):
     apps: list[AppOut]
 
 
+class RangeIn(StrictIn):
+    start: float = Field(ge=-SWEEP_BOUND, le=SWEEP_BOUND)
+    stop: float = Field(
+        ge=-SWEEP_BOUND, le=SWEEP_BOUND, description="Not included, as in Python's range."
+    )
+    step: float = Field(1, ge=-SWEEP_BOUND, le=SWEEP_BOUND, description="Not zero.")
+
+
 class SweepIn(StrictIn):
+    """One parameter over a range (``parameter``, ``start``, ``stop``, ``step``), or several
+    (``parameters``, each a list of values or a range) combined by ``mode``."""
+
     name: str = Field("", max_length=120, description="Default: the app's name and the time.")
     priority: Integer = Field(0, ge=-MAX_PRIORITY, le=MAX_PRIORITY)
     template: dict[str, Any] = Field(
         default_factory=dict, description="The fields every input shares."
     )
-    parameter: str = Field(min_length=1, max_length=100, description="The field that varies.")
-    start: float = Field(ge=-SWEEP_BOUND, le=SWEEP_BOUND)
-    stop: float = Field(
-        ge=-SWEEP_BOUND, le=SWEEP_BOUND, description="Not included, as in Python's range."
+    parameter: str | None = Field(
+        None, min_length=1, max_length=100, description="The one field that varies."
     )
-    step: float = Field(ge=-SWEEP_BOUND, le=SWEEP_BOUND, description="Not zero.")
+    start: float | None = Field(None, ge=-SWEEP_BOUND, le=SWEEP_BOUND)
+    stop: float | None = Field(
+        None, ge=-SWEEP_BOUND, le=SWEEP_BOUND, description="Not included, as in Python's range."
+    )
+    step: float = Field(1, ge=-SWEEP_BOUND, le=SWEEP_BOUND, description="Not zero.")
+    parameters: dict[str, list[Any] | RangeIn] | None = Field(
+        None,
+        description=(
+            "The fields that vary, in place of parameter: each a list of values or a range "
+            '(e.g. {"lo": {"start": 1, "stop": 10001, "step": 1000}, "seed": [1, 2, 3]}).'
+        ),
+    )
+    mode: Literal["grid", "zip"] = Field(
+        "grid",
+        description=(
+            "How parameters combine: grid, every combination (the first varies slowest); "
+            "zip, the i-th values of each together (equally many values each)."
+        ),
+    )
 
 
 class BatchOut(Schema):
