@@ -3,8 +3,10 @@ batches, and retrying failed work units."""
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections.abc import Iterable, Iterator
+import math
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import IO, Any
@@ -63,24 +65,109 @@ def _not_a_number(name: str) -> None:
     raise _NotJSON(f"{name} is not a JSON number")
 
 
+SWEEP_MODES = ("grid", "zip")
+# The most work units one batch may have, whichever way it is submitted.
+MAX_BATCH_WORKUNITS = 1_000_000
+
+
 def parameter_range(
     template: dict[str, Any], parameter: str, start: float, stop: float, step: float
 ) -> list[dict[str, Any]]:
     """One input per value of ``parameter`` in [start, stop) by ``step``, the rest from
-    ``template``. Decimal arithmetic keeps 0.1-steps exact."""
+    ``template``."""
+    return sweep_inputs(template, {parameter: {"start": start, "stop": stop, "step": step}})
+
+
+def sweep_inputs(
+    template: Mapping[str, Any], parameters: Mapping[str, Any], mode: str = "grid"
+) -> list[dict[str, Any]]:
+    """The inputs of a sweep: ``template`` with each parameter set to one of its values.
+
+    A parameter's values are a list, or a range ``{"start", "stop", "step"}`` (``stop`` not
+    included, as in Python's range; ``step`` 1 when left out). ``grid`` makes one input per
+    combination (the cartesian product, the first parameter varying slowest); ``zip`` takes
+    the lists in parallel, the i-th input having the i-th value of each, so they must be
+    equally long. Anything wrong raises ValidationError before a single input is made,
+    and so does a sweep of more than ``MAX_BATCH_WORKUNITS`` inputs."""
+    if mode not in SWEEP_MODES:
+        raise ValidationError(f"mode must be 'grid' or 'zip', not {mode!r}")
+    if not isinstance(template, Mapping):
+        raise ValidationError("template: must be a JSON object")
+    if not parameters:
+        raise ValidationError("a sweep needs at least one parameter")
+    counts: dict[str, int] = {}
+    for name, spec in parameters.items():
+        if not isinstance(name, str) or not name.strip():
+            raise ValidationError("a parameter's name must not be blank")
+        counts[name] = _count(name, spec)
+    if mode == "zip":
+        if len(set(counts.values())) > 1:
+            lengths = ", ".join(f"{name} has {n}" for name, n in counts.items())
+            raise ValidationError(f"zip needs lists of the same length: {lengths}")
+        total = next(iter(counts.values()))
+    else:
+        total = math.prod(counts.values())
+    if total > MAX_BATCH_WORKUNITS:
+        raise ValidationError(
+            f"the sweep makes {total:,} work units; a batch may have at most "
+            f"{MAX_BATCH_WORKUNITS:,}"
+        )
+    columns = [_values(spec) for spec in parameters.values()]
+    rows = zip(*columns, strict=True) if mode == "zip" else itertools.product(*columns)
+    names = list(parameters)
+    return [{**template, **dict(zip(names, row, strict=True))} for row in rows]
+
+
+def _count(name: str, spec: Any) -> int:
+    if isinstance(spec, list | tuple):
+        n = len(spec)
+    elif isinstance(spec, Mapping):
+        n = _range_count(name, spec)
+    else:
+        raise ValidationError(
+            f"parameter {name!r}: give a list of values or a range {{start, stop, step}}"
+        )
+    if n == 0:
+        empty = "the list is empty" if isinstance(spec, list | tuple) else "the range is empty"
+        raise ValidationError(f"parameter {name!r}: {empty}")
+    if n > MAX_BATCH_WORKUNITS:
+        raise ValidationError(
+            f"parameter {name!r}: {n:,} values; a batch may have at most "
+            f"{MAX_BATCH_WORKUNITS:,} work units"
+        )
+    return n
+
+
+def _range(name: str, spec: Mapping[str, Any]) -> tuple[Decimal, Decimal, Decimal]:
+    unknown = set(spec) - {"start", "stop", "step"}
+    if unknown or "start" not in spec or "stop" not in spec:
+        raise ValidationError(f"parameter {name!r}: a range is {{start, stop, step}}")
+    bounds = []
+    for key in ("start", "stop", "step"):
+        value = spec.get(key, 1)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValidationError(f"parameter {name!r}: {key} must be a number")
+        if not math.isfinite(value):
+            raise ValidationError(f"parameter {name!r}: {key} must be a finite number")
+        # Decimal arithmetic keeps 0.1-steps exact.
+        bounds.append(Decimal(str(value)))
+    start, stop, step = bounds
     if step == 0:
-        raise ValidationError("step must not be zero")
-    if (stop - start) / step > 1_000_000:
-        raise ValidationError("a range may make at most 1,000,000 work units")
-    values: list[float] = []
-    d_start, d_stop, d_step = Decimal(str(start)), Decimal(str(stop)), Decimal(str(step))
-    value = d_start
-    while (value < d_stop) if d_step > 0 else (value > d_stop):
-        values.append(int(value) if value == value.to_integral_value() else float(value))
-        value += d_step
-    if not values:
-        raise ValidationError("the range is empty")
-    return [{**template, parameter: v} for v in values]
+        raise ValidationError(f"parameter {name!r}: step must not be zero")
+    return start, stop, step
+
+
+def _range_count(name: str, spec: Mapping[str, Any]) -> int:
+    start, stop, step = _range(name, spec)
+    return max(0, math.ceil((stop - start) / step))
+
+
+def _values(spec: Any) -> list[Any]:
+    if not isinstance(spec, Mapping):
+        return list(spec)
+    start, _, step = _range("", spec)
+    values = (start + i * step for i in range(_range_count("", spec)))
+    return [int(v) if v == v.to_integral_value() else float(v) for v in values]
 
 
 def create_batch(

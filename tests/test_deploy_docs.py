@@ -3,8 +3,12 @@ gives those commands verbatim, and the bench starts exactly those commands."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import secrets
+import shlex
+import subprocess
 import sys
 from pathlib import Path
 
@@ -186,3 +190,172 @@ def test_the_pythons_django_supports_may_install_the_project():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     allowed = SpecifierSet(project["requires-python"])
     assert [v for v in ("3.10", "3.11", "3.12", "3.13") if v in allowed] == ["3.11", "3.12", "3.13"]
+
+
+# --- The first steps of a production site, as the guide gives them --------------------------
+
+
+def _section(title: str) -> str:
+    guide = GUIDE.read_text()
+    start = guide.index(title)
+    end = guide.find("\n## ", start + len(title))
+    return guide[start : end if end > 0 else None]
+
+
+def _code_blocks(text: str) -> list[str]:
+    return re.findall(r"```[a-z]*\n(.*?)```", text, re.S)
+
+
+def _documented_environment(var_dir: Path, static_root: Path) -> dict[str, str]:
+    """The guide's /etc/socialgrid/env, with a real secret and this machine's embedded
+    database and channel layer in place of PostgreSQL and Redis."""
+    [block] = [
+        b
+        for b in _code_blocks(_section("## 4. The environment"))
+        if b.startswith("# /etc/socialgrid/env")
+    ]
+    env = dict(re.findall(r"^([A-Z_]+)=(\S+)$", block, re.M))
+    assert env["SOCIALGRID_ENV"] == "production"
+    for name in ("DATABASE_URL", "REDIS_URL"):
+        env.pop(name)
+    return {
+        **env,
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "STATIC_ROOT": str(static_root),
+        "SOCIALGRID_VAR_DIR": str(var_dir),
+        "DJANGO_SETTINGS_MODULE": "socialgrid.settings",
+        "PATH": os.environ["PATH"],
+        "HOME": os.environ.get("HOME", "/tmp"),
+    }
+
+
+def _run(argv: list[str], env: dict[str, str], **kwargs) -> subprocess.CompletedProcess:
+    done = subprocess.run(
+        argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False, **kwargs
+    )
+    assert done.returncode == 0, f"{argv}: {done.stderr[-3000:]}"
+    return done
+
+
+# What a browser and the guide's curl see: run in a process with the production settings.
+PROBE = """
+import json, re, sys
+import django
+django.setup()
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+headers = json.loads(sys.argv[1])
+client = Client(raise_request_exception=False)
+host = headers.get("HTTP_HOST", "")
+answers = {}
+for name, extra in (("plain", {"HTTP_HOST": host}), ("proxied", headers)):
+    for path in ("/healthz", "/accounts/login/"):
+        r = client.get(path, **extra)
+        page = r.content.decode(errors="replace")
+        answers[f"{name} {path}"] = {
+            "status": r.status_code,
+            "location": r.get("Location", ""),
+            "static": re.findall(r'/static/[^"]+', page),
+            "secure": r.wsgi_request.is_secure(),
+        }
+answers["superusers"] = list(
+    get_user_model().objects.filter(is_superuser=True).values_list("username", flat=True)
+)
+print(json.dumps(answers))
+"""
+
+
+def _curl_headers() -> dict[str, str]:
+    """The headers of the guide's curl to a web process before the proxy is set up."""
+    [line] = [
+        line for line in GUIDE.read_text().splitlines()
+        if line.startswith("curl ") and "http://127.0.0.1:8001/healthz" in line
+    ]  # fmt: skip
+    argv = shlex.split(line)
+    pairs = [argv[i + 1].split(": ", 1) for i, arg in enumerate(argv) if arg == "-H"]
+    return {"HTTP_" + name.upper().replace("-", "_"): value for name, value in pairs}
+
+
+def _probe(env: dict[str, str]) -> dict:
+    done = _run([sys.executable, "-c", PROBE, json.dumps(_curl_headers())], env)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_the_guide_says_how_a_production_site_starts():
+    steps = _section("## 5. The database, the static files and the first account")
+    [block] = _code_blocks(steps)
+    commands = [line.split("manage.py ", 1)[1] for line in block.splitlines() if line]
+    assert commands == [
+        "migrate --noinput", "collectstatic --noinput", "createsuperuser", "check --deploy"
+    ]  # fmt: skip
+    assert "Missing staticfiles manifest entry" in steps
+    assert "DJANGO_SUPERUSER_PASSWORD" in steps
+    proxy = _section("## 8. TLS and the proxy")
+    assert 'SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")' in proxy
+    assert "`socialgrid/settings.py` with `SOCIALGRID_ENV=production`" in proxy
+    assert "proxy_set_header X-Forwarded-Proto $scheme;" in proxy
+    assert "SOCIALGRID_URL=https://grid.example.org" in proxy
+
+
+def test_the_documented_web_command_is_what_uvicorn_accepts():
+    from importlib import import_module
+
+    from uvicorn.importer import import_from_string
+
+    # uvicorn's own command (the package's name ``main`` is the function, not the module).
+    cli = import_module("uvicorn.main").main
+
+    web = _section("### web")
+    [command] = [line for line in _code_blocks(web)[0].splitlines() if line]
+    # The shell's ${NAME:-default} as the shell would expand it with nothing set.
+    argv = shlex.split(re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", command))
+    assert argv[:2] == ["exec", "uvicorn"]
+
+    context = cli.make_context("uvicorn", argv[2:])
+
+    params = context.params
+    assert params["app"] == "socialgrid.asgi:application"
+    assert (params["host"], params["port"]) == ("127.0.0.1", 8000)
+    assert (params["access_log"], params["ws_ping_interval"]) == (False, 0)
+    assert params["timeout_graceful_shutdown"] == 5
+    assert callable(import_from_string(params["app"]))
+
+
+def test_the_documented_steps_make_a_production_site_that_serves_pages(tmp_path):
+    """migrate, then a page before and after collectstatic, createsuperuser and check
+    --deploy, each as the guide writes it, with the guide's production environment; and the
+    guide's curl to a web process before the proxy is answered, plain HTTP redirected."""
+    env = _documented_environment(tmp_path / "var", tmp_path / "static")
+    [block] = _code_blocks(_section("## 5. The database, the static files and the first account"))
+    steps = {}
+    for line in filter(None, block.splitlines()):
+        argv = shlex.split(line)
+        assert argv[:2] == [".venv/bin/python", "manage.py"], line
+        steps[argv[2]] = [sys.executable, *argv[1:]]
+
+    _run(steps["migrate"], env)
+    before = _probe(env)
+    _run(steps["collectstatic"], env)
+    admin = {"DJANGO_SUPERUSER_USERNAME": "root", "DJANGO_SUPERUSER_EMAIL": "root@example.org"}
+    admin["DJANGO_SUPERUSER_PASSWORD"] = secrets.token_urlsafe(16)
+    _run([*steps["createsuperuser"], "--noinput"], {**env, **admin})
+    _run(steps["check"], env)
+    after = _probe(env)
+
+    # Without the collected files, pages fail on the manifest; with them they are served.
+    assert before["proxied /accounts/login/"]["status"] == 500
+    page = after["proxied /accounts/login/"]
+    assert page["status"] == 200
+    assert page["static"]
+    assert all(re.search(r"\.[0-9a-f]{12}\.(css|js|svg|png|ico)$", url) for url in page["static"])
+    for url in page["static"]:
+        relative = url.removeprefix("/static/")
+        assert (tmp_path / "static" / relative).is_file(), url
+    # The guide's curl counts as HTTPS through the proxy header; plain HTTP is redirected.
+    assert after["proxied /healthz"]["status"] == 200
+    assert after["proxied /healthz"]["secure"] is True
+    plain = after["plain /healthz"]
+    assert (plain["status"], plain["secure"]) == (301, False)
+    assert plain["location"].startswith("https://")
+    assert after["superusers"] == ["root"]

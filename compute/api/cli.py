@@ -201,22 +201,55 @@ def cmd_projects_show(client: Client, args: argparse.Namespace, out: Output) -> 
     out.data(p, "\n".join(text))
 
 
+# Options of `projects create` and `projects update` and the fields they set.
+PROJECT_OPTIONS = (
+    ("--quorum", "min_quorum", "agreeing results a work unit needs (default 2)"),
+    ("--replicas", "target_nresults", "replicas sent out at first (default 2)"),
+    ("--deadline", "delay_bound", "seconds a volunteer has to return a replica (default 3600)"),
+    ("--deadline-extension", "max_deadline_extension", "seconds progress may add (default 3600)"),
+    ("--max-errors", "max_error_results", "a work unit fails past this many errors (default 3)"),
+    ("--max-total", "max_total_results", "replicas a work unit may have in all (default 8)"),
+    ("--max-success", "max_success_results", "successes without a quorum (default 5)"),
+    ("--daily-quota", "daily_quota_per_core", "a new host's tasks per core and day (default 2000)"),
+)
+
+
+def _project_settings(args: argparse.Namespace) -> dict[str, Any]:
+    data = {
+        field: getattr(args, option[2:].replace("-", "_"))
+        for option, field, _ in PROJECT_OPTIONS
+        if getattr(args, option[2:].replace("-", "_")) is not None
+    }
+    if args.quorum is not None and args.verb == "create":
+        # A new project sends as many replicas as its quorum needs, unless told more.
+        data["target_nresults"] = max(args.quorum, args.replicas or args.quorum)
+    return data
+
+
 def cmd_projects_create(client: Client, args: argparse.Namespace, out: Output) -> None:
     data: dict[str, Any] = {
         "slug": args.slug,
         "name": args.name,
         "description": args.description,
         "is_public": not args.unlisted,
+        **_project_settings(args),
     }
-    if args.quorum is not None:
-        data["min_quorum"] = args.quorum
-        data["target_nresults"] = max(args.quorum, args.replicas or args.quorum)
-    elif args.replicas is not None:
-        data["target_nresults"] = args.replicas
-    if args.deadline is not None:
-        data["delay_bound"] = args.deadline
     p = client.send_json("POST", "/projects", data)
     out.data(p, f"created project {p['slug']}: dashboard {p['dashboard_url']}")
+
+
+def cmd_projects_update(client: Client, args: argparse.Namespace, out: Output) -> None:
+    data = _project_settings(args)
+    for field in ("name", "description"):
+        if getattr(args, field) is not None:
+            data[field] = getattr(args, field)
+    if args.listed is not None:
+        data["is_public"] = args.listed
+    if not data:
+        raise CliError("nothing to change: give at least one option", 2)
+    p = client.send_json("PATCH", f"/projects/{_quote(args.project)}", data)
+    changed = ", ".join(f"{k} {p[k]}" for k in data)
+    out.data(p, f"updated project {p['slug']}: {changed}")
 
 
 def cmd_apps_list(client: Client, args: argparse.Namespace, out: Output) -> None:
@@ -239,8 +272,33 @@ def cmd_apps_create(client: Client, args: argparse.Namespace, out: Output) -> No
         data["tolerance"] = args.tolerance
     if args.comparator_path:
         data["comparator_path"] = args.comparator_path
+    data.update(_app_settings(args))
     a = client.send_json("POST", f"/projects/{_quote(args.project)}/apps", data)
     out.data(a, f"created app {a['name']} in {args.project}")
+
+
+APP_OPTIONS = (
+    ("--min-cores", "min_cores", int, "cores a host needs (default 1)"),
+    ("--min-memory-mb", "min_memory_mb", int, "memory a host needs, MB (default 0: any)"),
+    ("--spot-check-rate", "spot_check_rate", float, "share of trusted results re-checked"),
+)
+
+
+def _app_settings(args: argparse.Namespace) -> dict[str, Any]:
+    values = {field: getattr(args, field) for _, field, _, _ in APP_OPTIONS}
+    return {field: value for field, value in values.items() if value is not None}
+
+
+def cmd_apps_update(client: Client, args: argparse.Namespace, out: Output) -> None:
+    data = _app_settings(args)
+    if args.tolerance is not None:
+        data["tolerance"] = args.tolerance
+    if not data:
+        raise CliError("nothing to change: give at least one option", 2)
+    path = f"/projects/{_quote(args.project)}/apps/{_quote(args.app)}"
+    a = client.send_json("PATCH", path, data)
+    changed = ", ".join(f"{k} {a[k]}" for k in data)
+    out.data(a, f"updated app {a['name']}: {changed}")
 
 
 def cmd_versions_upload(client: Client, args: argparse.Namespace, out: Output) -> None:
@@ -269,6 +327,61 @@ def cmd_batches_submit(client: Client, args: argparse.Namespace, out: Output) ->
     _report_batch(out, batch)
 
 
+def parse_vary(text: str) -> tuple[str, Any]:
+    """``NAME=START:STOP[:STEP]`` (a range, STOP not included) or ``NAME=[v1, v2, ...]`` (a
+    JSON list of values): one parameter of a sweep."""
+    name, sep, spec = text.partition("=")
+    name, spec = name.strip(), spec.strip()
+    if not sep or not name or not spec:
+        raise ValueError(f"{text!r}: write NAME=START:STOP[:STEP] or NAME=[v1, v2, ...]")
+    if spec.startswith("["):
+        try:
+            values = json.loads(spec)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{name}: the values are not a JSON list ({e.msg})") from e
+        if not isinstance(values, list):
+            raise ValueError(f"{name}: the values are not a JSON list")
+        return name, values
+    parts = spec.split(":")
+    if len(parts) not in (2, 3):
+        raise ValueError(f"{name}: write START:STOP[:STEP] or a JSON list, not {spec!r}")
+    try:
+        numbers = [_number(part) for part in parts]
+    except ValueError as e:
+        raise ValueError(f"{name}: {spec!r} is not START:STOP[:STEP] in numbers") from e
+    keys = ("start", "stop", "step")
+    return name, {keys[i]: number for i, number in enumerate(numbers)}
+
+
+def _number(text: str) -> int | float:
+    value = float(text)
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(text)
+    return int(value) if value.is_integer() and "." not in text and "e" not in text else value
+
+
+def sweep_parameters(
+    vary: Sequence[str], parameter: str | None, start: float | None, stop: float | None, step
+) -> dict[str, Any]:
+    """The parameters of a sweep from the options: ``--vary`` (each NAME=SPEC), and the one
+    range of ``--parameter``, ``--start``, ``--stop`` and ``--step``."""
+    parameters: dict[str, Any] = {}
+    if parameter is not None:
+        if start is None or stop is None:
+            raise ValueError("--parameter needs --start and --stop")
+        parameters[parameter] = {"start": start, "stop": stop, "step": step}
+    elif start is not None or stop is not None:
+        raise ValueError("--start and --stop need --parameter")
+    for text in vary:
+        name, spec = parse_vary(text)
+        if name in parameters:
+            raise ValueError(f"{name} is given twice")
+        parameters[name] = spec
+    if not parameters:
+        raise ValueError("say what varies: --vary NAME=START:STOP[:STEP] (or --parameter)")
+    return parameters
+
+
 def cmd_batches_sweep(client: Client, args: argparse.Namespace, out: Output) -> None:
     try:
         template = json.loads(args.template)
@@ -276,14 +389,16 @@ def cmd_batches_sweep(client: Client, args: argparse.Namespace, out: Output) -> 
         raise CliError(f"--template is not valid JSON: {e.msg}", 2) from e
     if not isinstance(template, dict):
         raise CliError('--template must be a JSON object, such as {"width": 1000}', 2)
+    try:
+        parameters = sweep_parameters(args.vary, args.parameter, args.start, args.stop, args.step)
+    except ValueError as e:
+        raise CliError(str(e), 2) from e
     data = {
         "name": args.name,
         "priority": args.priority,
         "template": template,
-        "parameter": args.parameter,
-        "start": args.start,
-        "stop": args.stop,
-        "step": args.step,
+        "parameters": parameters,
+        "mode": args.mode,
     }
     path = f"/projects/{_quote(args.project)}/apps/{_quote(args.app)}/sweeps"
     _report_batch(out, client.send_json("POST", path, data))
@@ -368,7 +483,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="Print the server's JSON answers")
     nouns = parser.add_subparsers(dest="noun", required=True, metavar="COMMAND")
 
-    projects = nouns.add_parser("projects", help="list, show and create projects")
+    projects = nouns.add_parser("projects", help="list, show, create and update projects")
     verbs = projects.add_subparsers(dest="verb", required=True)
     verbs.add_parser("list", help="your projects").set_defaults(run=cmd_projects_list)
     show = verbs.add_parser("show", help="one project and its apps")
@@ -379,12 +494,21 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("name", metavar="NAME")
     create.add_argument("--description", default="")
     create.add_argument("--unlisted", action="store_true", help="not on the home page")
-    create.add_argument("--quorum", type=int, help="agreeing results needed (default 2)")
-    create.add_argument("--replicas", type=int, help="replicas sent at first (default 2)")
-    create.add_argument("--deadline", type=int, help="seconds to return a replica")
+    for option, _, text in PROJECT_OPTIONS:
+        create.add_argument(option, type=int, help=text)
     create.set_defaults(run=cmd_projects_create)
+    update = verbs.add_parser("update", help="change a project's settings (new batches take them)")
+    update.add_argument("project", metavar="PROJECT")
+    update.add_argument("--name")
+    update.add_argument("--description")
+    listed = update.add_mutually_exclusive_group()
+    listed.add_argument("--listed", action="store_true", default=None, help="on the home page")
+    listed.add_argument("--unlisted", dest="listed", action="store_false", help="not on it")
+    for option, _, text in PROJECT_OPTIONS:
+        update.add_argument(option, type=int, help=text)
+    update.set_defaults(run=cmd_projects_update)
 
-    apps = nouns.add_parser("apps", help="list and create apps")
+    apps = nouns.add_parser("apps", help="list, create and update apps")
     verbs = apps.add_subparsers(dest="verb", required=True)
     listing = verbs.add_parser("list", help="a project's apps")
     listing.add_argument("project", metavar="PROJECT")
@@ -400,7 +524,16 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--tolerance", type=float, help="for --comparator numeric")
     create.add_argument("--comparator-path", help="dotted path of f(a, b) for custom")
     create.add_argument("--adaptive", action="store_true", help="adaptive replication")
+    for option, _, kind, text in APP_OPTIONS:
+        create.add_argument(option, type=kind, help=text)
     create.set_defaults(run=cmd_apps_create)
+    update = verbs.add_parser("update", help="change an app's settings")
+    update.add_argument("project", metavar="PROJECT")
+    update.add_argument("app", metavar="APP")
+    update.add_argument("--tolerance", type=float, help="for the numeric comparator")
+    for option, _, kind, text in APP_OPTIONS:
+        update.add_argument(option, type=kind, help=text)
+    update.set_defaults(run=cmd_apps_update)
 
     versions = nouns.add_parser("versions", help="upload kernels")
     verbs = versions.add_subparsers(dest="verb", required=True)
@@ -421,12 +554,34 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--name", default="")
     submit.add_argument("--priority", type=int, default=0)
     submit.set_defaults(run=cmd_batches_submit)
-    sweep = verbs.add_parser("sweep", help="a batch from a parameter sweep")
+    sweep = verbs.add_parser(
+        "sweep",
+        help="a batch from a parameter sweep",
+        description=(
+            "One work unit per value of each parameter that varies (--vary, repeated), the "
+            "other fields from --template. With several parameters, --mode grid makes every "
+            "combination and --mode zip takes the i-th value of each together."
+        ),
+    )
     sweep.add_argument("project", metavar="PROJECT")
     sweep.add_argument("app", metavar="APP")
-    sweep.add_argument("--parameter", required=True, help="the input field that varies")
-    sweep.add_argument("--start", type=float, required=True)
-    sweep.add_argument("--stop", type=float, required=True, help="not included")
+    sweep.add_argument(
+        "--vary",
+        action="append",
+        default=[],
+        metavar="NAME=SPEC",
+        help="a field that varies: NAME=START:STOP[:STEP] (STOP not included) or "
+        "NAME='[v1, v2, ...]' (a JSON list); repeat for more fields",
+    )
+    sweep.add_argument(
+        "--mode",
+        choices=["grid", "zip"],
+        default="grid",
+        help="grid: every combination (default); zip: the lists in parallel",
+    )
+    sweep.add_argument("--parameter", help="one field that varies over --start/--stop/--step")
+    sweep.add_argument("--start", type=float)
+    sweep.add_argument("--stop", type=float, help="not included")
     sweep.add_argument("--step", type=float, default=1.0)
     sweep.add_argument("--template", default="{}", help="JSON object: the other fields")
     sweep.add_argument("--name", default="")

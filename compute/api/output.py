@@ -51,6 +51,11 @@ def app_out(app: App) -> dict[str, Any]:
         "reference_path": app.reference_path,
         "assimilator_path": app.assimilator_path,
         "adaptive_replication": app.adaptive_replication,
+        "spot_check_rate": app.spot_check_rate,
+        "homogeneous_redundancy": app.homogeneous_redundancy,
+        "min_memory_mb": app.min_memory_mb,
+        "min_cores": app.min_cores,
+        "needs_wasm": app.needs_wasm,
         "current_version": version_out(current),
     }
 

@@ -21,10 +21,12 @@ from compute.api.schemas import (
     SLUG,
     AppIn,
     AppOut,
+    AppUpdate,
     BatchOut,
     Error,
     ProjectIn,
     ProjectOut,
+    ProjectUpdate,
     SweepIn,
     ValidationErrors,
     VersionOut,
@@ -32,7 +34,7 @@ from compute.api.schemas import (
 from compute.feeder import MAX_PRIORITY
 from compute.forms import read_jsonl
 from compute.models import Batch, Project
-from compute.submission import parameter_range
+from compute.submission import sweep_inputs
 
 router = Router(tags=["projects"])
 
@@ -88,6 +90,23 @@ def get_project(request: HttpRequest, slug: str = PROJECT) -> dict[str, Any]:
     return project_out(request, _project_with_apps(request, slug))
 
 
+def _changes(body: ProjectUpdate | AppUpdate) -> dict[str, Any]:
+    # A field left out, or sent as null, stays as it is.
+    return {k: v for k, v in body.dict(exclude_unset=True).items() if v is not None}
+
+
+@router.patch(
+    "/{slug}",
+    response={200: ProjectOut, **ERRORS},
+    url_name="update_project",
+    summary="Change a project's settings (only the fields sent; new batches take them)",
+)
+def update_project(request: HttpRequest, body: ProjectUpdate, slug: str = PROJECT) -> Any:
+    project = owned_project(_user(request), slug)
+    projects.update_project(project, **_changes(body))
+    return project_out(request, _project_with_apps(request, slug))
+
+
 @router.get("/{slug}/apps", response={200: list[AppOut], **ERRORS}, url_name="apps")
 def list_apps(request: HttpRequest, slug: str = PROJECT) -> list[dict[str, Any]]:
     return [app_out(app) for app in _project_with_apps(request, slug).apps.all()]
@@ -111,6 +130,18 @@ def create_app(request: HttpRequest, body: AppIn, slug: str = PROJECT) -> Status
     data = body.dict()
     app = projects.create_app(project, **data)
     return Status(201, app_out(app))
+
+
+@router.patch(
+    "/{slug}/apps/{app}",
+    response={200: AppOut, **ERRORS},
+    url_name="update_app",
+    summary="Change an app's settings (only the fields sent)",
+)
+def update_app(request: HttpRequest, body: AppUpdate, slug: str = PROJECT, app: str = APP) -> Any:
+    target = owned_app(_user(request), slug, app)
+    projects.update_app(target, **_changes(body))
+    return app_out(target)
 
 
 def _part(request: HttpRequest, name: str) -> bytes | None:
@@ -260,7 +291,7 @@ def submit_sweep(
     target = owned_app(_user(request), slug, app)
     if len(json.dumps(body.template)) > 64 * 1024:
         raise ValidationError("template: larger than 64 KiB")
-    inputs = parameter_range(body.template, body.parameter, body.start, body.stop, body.step)
+    inputs = sweep_inputs(body.template, _sweep_parameters(body), body.mode)
     batch = projects.submit_batch(
         target,
         inputs,
@@ -269,6 +300,20 @@ def submit_sweep(
         submitter=_user(request),
     )
     return Status(201, batch_out(request, batch))
+
+
+def _sweep_parameters(body: SweepIn) -> dict[str, Any]:
+    one = body.parameter is not None or body.start is not None or body.stop is not None
+    if one and body.parameters is not None:
+        raise ValidationError("give either parameter, start and stop, or parameters: not both")
+    if body.parameters is not None:
+        return {
+            name: spec if isinstance(spec, list) else spec.dict()
+            for name, spec in body.parameters.items()
+        }
+    if body.parameter is None or body.start is None or body.stop is None:
+        raise ValidationError("a sweep needs parameter, start and stop, or parameters")
+    return {body.parameter: {"start": body.start, "stop": body.stop, "step": body.step}}
 
 
 @router.get(

@@ -34,6 +34,8 @@ PROJECT_FIELDS = (
     "max_total_results",
     "max_success_results",
     "delay_bound",
+    "max_deadline_extension",
+    "daily_quota_per_core",
 )
 APP_FIELDS = (
     "description",
@@ -42,8 +44,13 @@ APP_FIELDS = (
     "spot_check_rate",
     "homogeneous_redundancy",
     "min_memory_mb",
+    "min_cores",
     "needs_wasm",
 )
+# What an update may change besides these: the name (a project's slug, an app's name, its
+# code paths and comparator are fixed once created).
+PROJECT_UPDATE_FIELDS = ("name", *PROJECT_FIELDS)
+APP_UPDATE_FIELDS = ("title", *APP_FIELDS)
 
 
 class Conflict(Exception):
@@ -91,6 +98,37 @@ def create_project(owner, *, slug: str, name: str, **fields: Any) -> Project:
     except IntegrityError as e:
         raise Conflict(f"a project with the slug {slug!r} already exists") from e
     return project
+
+
+def update_project(project: Project, **fields: Any) -> Project:
+    """Change the given settings of a project, all or none: the model's validators and its
+    clean() decide, as in the admin."""
+    _update(project, PROJECT_UPDATE_FIELDS, fields)
+    return project
+
+
+def update_app(app: App, **fields: Any) -> App:
+    _update(app, APP_UPDATE_FIELDS, fields)
+    return app
+
+
+def _update(instance: Project | App, allowed: tuple[str, ...], fields: dict[str, Any]) -> None:
+    unknown = set(fields) - set(allowed)
+    if unknown:
+        raise ValidationError(f"unknown fields: {', '.join(sorted(unknown))}")
+    _check_text(fields)
+    if not fields:
+        return
+    before = {name: getattr(instance, name) for name in fields}
+    for name, value in fields.items():
+        setattr(instance, name, value)
+    try:
+        instance.full_clean(validate_unique=False)
+    except ValidationError as e:
+        for name, value in before.items():
+            setattr(instance, name, value)
+        raise _message(e) from e
+    instance.save(update_fields=list(fields))
 
 
 def create_app(
@@ -147,10 +185,6 @@ def create_app(
         app.full_clean(validate_unique=False, validate_constraints=False)
     except ValidationError as e:
         raise _message(e) from e
-    if not 0 <= app.spot_check_rate <= 1:
-        raise ValidationError("spot_check_rate: must be between 0 and 1")
-    if not 0 <= app.tolerance < float("inf"):
-        raise ValidationError("tolerance: must be a finite number, zero or more")
     try:
         with transaction.atomic():
             app.save()

@@ -6,9 +6,11 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from ninja import Field, Schema
-from pydantic import BeforeValidator, ConfigDict
+from pydantic import BeforeValidator, ConfigDict, create_model
 
+from compute.api.bounds import setting
 from compute.feeder import MAX_PRIORITY
+from compute.models import App, Project
 
 SLUG = r"^[-a-zA-Z0-9_]+$"
 NO_NUL = r"^[^\x00]*$"
@@ -40,7 +42,38 @@ class StrictIn(Schema):
     model_config = ConfigDict(strict=True)
 
 
-class ProjectIn(StrictIn):
+# The numbers an owner sets on a project and on an app; their bounds, defaults and
+# descriptions come from the models' fields (compute.api.bounds).
+PROJECT_NUMBERS: dict[str, Any] = {
+    "min_quorum": Integer,
+    "target_nresults": Integer,
+    "max_error_results": Integer,
+    "max_total_results": Integer,
+    "max_success_results": Integer,
+    "delay_bound": Integer,
+    "max_deadline_extension": Integer,
+    "daily_quota_per_core": Integer,
+}
+APP_NUMBERS: dict[str, Any] = {
+    "tolerance": float,
+    "spot_check_rate": float,
+    "min_memory_mb": Integer,
+    "min_cores": Integer,
+}
+
+
+def _numbers(name: str, model: type, types: dict[str, Any], *, partial: bool) -> type[StrictIn]:
+    fields = {field: setting(model, field, kind, partial=partial) for field, kind in types.items()}
+    return create_model(name, __base__=StrictIn, **fields)
+
+
+ProjectNumbers = _numbers("ProjectNumbers", Project, PROJECT_NUMBERS, partial=False)
+ProjectNumbersUpdate = _numbers("ProjectNumbersUpdate", Project, PROJECT_NUMBERS, partial=True)
+AppNumbers = _numbers("AppNumbers", App, APP_NUMBERS, partial=False)
+AppNumbersUpdate = _numbers("AppNumbersUpdate", App, APP_NUMBERS, partial=True)
+
+
+class ProjectIn(ProjectNumbers):
     slug: str = Field(
         min_length=1,
         max_length=50,
@@ -50,14 +83,14 @@ class ProjectIn(StrictIn):
     name: str = Field(min_length=1, max_length=120)
     description: str = Text
     is_public: bool = Field(True, description="Listed on the home page for volunteers.")
-    min_quorum: Integer = Field(2, ge=1, le=20, description="Agreeing results a work unit needs.")
-    target_nresults: Integer = Field(2, ge=1, le=20, description="Replicas sent out at first.")
-    max_error_results: Integer = Field(3, ge=1, le=100)
-    max_total_results: Integer = Field(8, ge=1, le=100)
-    max_success_results: Integer = Field(5, ge=1, le=100)
-    delay_bound: Integer = Field(
-        3600, ge=60, le=30 * 86400, description="Seconds a volunteer has to return a replica."
-    )
+
+
+class ProjectUpdate(ProjectNumbersUpdate):
+    """Only the fields sent change; the slug is fixed."""
+
+    name: str | None = Field(None, min_length=1, max_length=120)
+    description: str | None = Field(None, max_length=5000)
+    is_public: bool | None = Field(None, description="Listed on the home page for volunteers.")
 
 
 class VersionOut(Schema):
@@ -68,7 +101,7 @@ class VersionOut(Schema):
     created_at: datetime
 
 
-class AppIn(StrictIn):
+class AppIn(AppNumbers):
     name: str = Field(min_length=1, max_length=50, pattern=SLUG)
     title: str = Field(min_length=1, max_length=120)
     description: str = Text
@@ -85,17 +118,22 @@ class AppIn(StrictIn):
         description="Dotted path of handler(workunit, output); the default keeps the output.",
     )
     comparator: Literal["exact", "numeric", "custom"] = "exact"
-    tolerance: float = Field(
-        1e-9, ge=0, le=1e6, description="Relative and absolute tolerance of 'numeric'."
-    )
     comparator_path: str = Field(
         "", max_length=200, description="Dotted path of f(a, b) -> bool, for 'custom'."
     )
     adaptive_replication: bool = False
-    spot_check_rate: float = Field(0.1, ge=0, le=1)
     homogeneous_redundancy: bool = False
-    min_memory_mb: Integer = Field(0, ge=0, le=1_000_000)
     needs_wasm: bool = False
+
+
+class AppUpdate(AppNumbersUpdate):
+    """Only the fields sent change; the name, the code paths and the comparator are fixed."""
+
+    title: str | None = Field(None, min_length=1, max_length=120)
+    description: str | None = Field(None, max_length=5000)
+    adaptive_replication: bool | None = None
+    homogeneous_redundancy: bool | None = None
+    needs_wasm: bool | None = None
 
 
 class AppOut(Schema):
@@ -108,6 +146,11 @@ class AppOut(Schema):
     reference_path: str
     assimilator_path: str
     adaptive_replication: bool
+    spot_check_rate: float
+    homogeneous_redundancy: bool
+    min_memory_mb: int
+    min_cores: int
+    needs_wasm: bool
     current_version: VersionOut | None
 
 
@@ -124,23 +167,52 @@ class ProjectOut(Schema):
     max_total_results: int
     max_success_results: int
     delay_bound: int = Field(description="Seconds a volunteer has to return a replica.")
+    max_deadline_extension: int
+    daily_quota_per_core: int
     url: str = Field(description="The project's public page, where volunteers press Start.")
     dashboard_url: str
     apps: list[AppOut]
 
 
+class RangeIn(StrictIn):
+    start: float = Field(ge=-SWEEP_BOUND, le=SWEEP_BOUND)
+    stop: float = Field(
+        ge=-SWEEP_BOUND, le=SWEEP_BOUND, description="Not included, as in Python's range."
+    )
+    step: float = Field(1, ge=-SWEEP_BOUND, le=SWEEP_BOUND, description="Not zero.")
+
+
 class SweepIn(StrictIn):
+    """One parameter over a range (``parameter``, ``start``, ``stop``, ``step``), or several
+    (``parameters``, each a list of values or a range) combined by ``mode``."""
+
     name: str = Field("", max_length=120, description="Default: the app's name and the time.")
     priority: Integer = Field(0, ge=-MAX_PRIORITY, le=MAX_PRIORITY)
     template: dict[str, Any] = Field(
         default_factory=dict, description="The fields every input shares."
     )
-    parameter: str = Field(min_length=1, max_length=100, description="The field that varies.")
-    start: float = Field(ge=-SWEEP_BOUND, le=SWEEP_BOUND)
-    stop: float = Field(
-        ge=-SWEEP_BOUND, le=SWEEP_BOUND, description="Not included, as in Python's range."
+    parameter: str | None = Field(
+        None, min_length=1, max_length=100, description="The one field that varies."
     )
-    step: float = Field(ge=-SWEEP_BOUND, le=SWEEP_BOUND, description="Not zero.")
+    start: float | None = Field(None, ge=-SWEEP_BOUND, le=SWEEP_BOUND)
+    stop: float | None = Field(
+        None, ge=-SWEEP_BOUND, le=SWEEP_BOUND, description="Not included, as in Python's range."
+    )
+    step: float = Field(1, ge=-SWEEP_BOUND, le=SWEEP_BOUND, description="Not zero.")
+    parameters: dict[str, list[Any] | RangeIn] | None = Field(
+        None,
+        description=(
+            "The fields that vary, in place of parameter: each a list of values or a range "
+            '(e.g. {"lo": {"start": 1, "stop": 10001, "step": 1000}, "seed": [1, 2, 3]}).'
+        ),
+    )
+    mode: Literal["grid", "zip"] = Field(
+        "grid",
+        description=(
+            "How parameters combine: grid, every combination (the first varies slowest); "
+            "zip, the i-th values of each together (equally many values each)."
+        ),
+    )
 
 
 class BatchOut(Schema):

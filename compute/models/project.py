@@ -4,12 +4,29 @@ import hashlib
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.urls import reverse
 
 from compute.models.credit_totals import CreditTotals
 from compute.states import MembershipState
+
+
+def between(low: float, high: float) -> list:
+    """The bounds of a setting. The model's validators are the one place they are written:
+    the admin's forms, the API's schema (``compute.api.bounds``) and anything calling
+    ``full_clean()`` take them from here."""
+    return [_a_number, MinValueValidator(low), MaxValueValidator(high)]
+
+
+def _a_number(value: float) -> None:
+    # NaN is neither below nor above any bound.
+    if value != value:
+        raise ValidationError("Enter a number.", code="invalid")
+
+
+DAY = 86400
 
 
 class CreditPolicy(models.TextChoices):
@@ -31,16 +48,39 @@ class Project(CreditTotals):
     created_at = models.DateTimeField(auto_now_add=True)
 
     # Replication policy (BOINC's per-work-unit fields, copied into each new work unit).
-    min_quorum = models.PositiveSmallIntegerField(default=2)
-    target_nresults = models.PositiveSmallIntegerField(default=2)
-    max_error_results = models.PositiveSmallIntegerField(default=3)
-    max_total_results = models.PositiveSmallIntegerField(default=8)
-    max_success_results = models.PositiveSmallIntegerField(default=5)
+    min_quorum = models.PositiveSmallIntegerField(
+        default=2, validators=between(1, 20), help_text="Agreeing results a work unit needs."
+    )
+    target_nresults = models.PositiveSmallIntegerField(
+        default=2,
+        validators=between(1, 20),
+        help_text="Replicas sent out at first (at least the quorum).",
+    )
+    max_error_results = models.PositiveSmallIntegerField(
+        default=3,
+        validators=between(1, 100),
+        help_text="A work unit fails when more of its replicas than this end in an error.",
+    )
+    max_total_results = models.PositiveSmallIntegerField(
+        default=8,
+        validators=between(1, 100),
+        help_text="Replicas a work unit may have in all (at least the target).",
+    )
+    max_success_results = models.PositiveSmallIntegerField(
+        default=5,
+        validators=between(1, 100),
+        help_text="A work unit fails when more results than this succeed without a quorum.",
+    )
     delay_bound = models.PositiveIntegerField(
-        "deadline (seconds)", default=3600, help_text="Time a volunteer has to return a replica."
+        "deadline (seconds)",
+        default=3600,
+        validators=between(60, 30 * DAY),
+        help_text="Seconds a volunteer has to return a replica.",
     )
     max_deadline_extension = models.PositiveIntegerField(
-        default=3600, help_text="How far progress reports may push a deadline, in seconds."
+        default=3600,
+        validators=between(0, 30 * DAY),
+        help_text="Seconds past the deadline that progress reports may push it (0: none).",
     )
 
     # Credit policy.
@@ -48,10 +88,14 @@ class Project(CreditTotals):
         max_length=3, choices=CreditPolicy.choices, default=CreditPolicy.MINIMUM
     )
     max_credit_per_replica = models.FloatField(
-        default=100.0, help_text="Cap on the credit one replica can claim (0: no cap)."
+        default=100.0,
+        validators=between(0, 1e9),
+        help_text="Cap on the credit one replica can claim (0: no cap).",
     )
     daily_quota_per_core = models.PositiveIntegerField(
-        default=2000, help_text="BOINC's max_jobs_per_day for a new host, per core and app."
+        default=2000,
+        validators=between(1, 1_000_000),
+        help_text="BOINC's max_jobs_per_day for a new host, per core and app.",
     )
 
     class Meta:
@@ -109,7 +153,9 @@ class App(models.Model):
 
     comparator = models.CharField(max_length=10, choices=Comparator.choices, default="exact")
     tolerance = models.FloatField(
-        default=1e-9, help_text="Relative and absolute tolerance of the numeric comparator."
+        default=1e-9,
+        validators=between(0, 1e6),
+        help_text="Relative and absolute tolerance of the numeric comparator.",
     )
     comparator_path = models.CharField(
         max_length=200, blank=True, help_text="Dotted path of f(a, b) -> bool for 'custom'."
@@ -131,12 +177,20 @@ class App(models.Model):
         help_text="Trusted hosts get unreplicated work (BOINC's adaptive replication).",
     )
     spot_check_rate = models.FloatField(
-        default=0.1, help_text="Share of unreplicated results re-computed by the Python reference."
+        default=0.1,
+        validators=between(0, 1),
+        help_text="Share of unreplicated results re-computed by the Python reference.",
     )
 
     # Requirements a host must meet.
-    min_cores = models.PositiveSmallIntegerField(default=1)
-    min_memory_mb = models.PositiveIntegerField(default=0)
+    min_cores = models.PositiveSmallIntegerField(
+        default=1, validators=between(1, 1024), help_text="Cores a host needs to get this work."
+    )
+    min_memory_mb = models.PositiveIntegerField(
+        default=0,
+        validators=between(0, 1_000_000),
+        help_text="Memory (MB) a host must report to get this work (0: no requirement).",
+    )
     needs_wasm = models.BooleanField(default=False)
     needs_simd = models.BooleanField(default=False)
     needs_threads = models.BooleanField(default=False)

@@ -186,3 +186,28 @@ def test_an_unreachable_server_is_reported(tmp_path):
 
     assert code == 2
     assert "cannot reach" in err.getvalue()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_settings_are_set_at_creation_and_updated(cli, server_project):
+    created = cli(
+        "projects", "create", "tuned", "Tuned", "--deadline-extension", "0", "--daily-quota", "9"
+    )  # fmt: skip
+    updated = cli("projects", "update", "tuned", "--deadline", "120", "--max-errors", "5")
+    refused = cli("projects", "update", "tuned", "--deadline", "59")
+    cores = cli("apps", "update", "mine", "square", "--min-cores", "2")
+    shown = json.loads(cli("--json", "projects", "show", "tuned").out)
+
+    assert (created.code, updated.code, cores.code) == (0, 0, 0), created.err + updated.err
+    assert "delay_bound 120, max_error_results 5" in updated.out
+    assert refused.code == 1
+    assert "delay_bound" in refused.err
+    settings = (
+        "max_deadline_extension",
+        "daily_quota_per_core",
+        "delay_bound",
+        "max_error_results",
+    )
+    assert [shown[k] for k in settings] == [0, 9, 120, 5]
+    assert server_project.apps.get().min_cores == 2
+    assert json.loads(cli("--json", "apps", "list", "mine").out)[0]["min_cores"] == 2

@@ -209,7 +209,14 @@ def test_following_the_walkthrough_gets_results_from_volunteers(
                     "batches submit", "batches wait", "batches results"):  # fmt: skip
         assert command in walk.ran
     assert all(b.state == BatchState.COMPLETED for b in Batch.objects.all())
-    assert Batch.objects.count() == 2
+    assert Batch.objects.count() == 3
+    # The zip sweep: the i-th value of each parameter in the i-th work unit.
+    zipped = Batch.objects.get(name="three widths").workunits.order_by("id")
+    assert [wu.input for wu in zipped] == [
+        {"lo": 20001, "width": 250},
+        {"lo": 21001, "width": 500},
+        {"lo": 22001, "width": 1000},
+    ]
 
     reference = resolve("apps.collatz.run")
     rows = list(csv.DictReader((workdir / "collatz.csv").open(encoding="utf-8")))
