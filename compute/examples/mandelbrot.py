@@ -198,18 +198,18 @@ def assimilate(workunit: WorkUnit, output: dict[str, Any]) -> None:
 
 
 def render_png(batch: Batch) -> bytes:
-    """The batch's image so far: assimilated tiles in colour, the rest in grey."""
+    """The batch's image so far: assimilated tiles in colour; the others drawn as what they
+    will be, pale tiles outlined in the grid of the batch's work units."""
     outputs = list(batch.outputs.only("input", "output"))
-    if outputs:
-        geometry = outputs[0].input
-    else:
-        first = batch.workunits.only("input").first()
-        geometry = first.input if first else {"width": 1, "height": 1}
+    tiles = list(batch.workunits.values_list("input", flat=True))
+    first = outputs[0].input if outputs else tiles[0] if tiles else None
+    geometry = first or {"width": 1, "height": 1}
     width, height = geometry["width"], geometry["height"]
     stride = 1 + 3 * width  # each PNG row starts with its filter type, 0 (none)
-    image = bytearray(GREY * (stride * height))
-    for row in range(height):
-        image[row * stride] = 0
+    image = bytearray((b"\x00" + PENDING * width) * height)
+    for tile in tiles:
+        if (tile.get("width"), tile.get("height")) == (width, height):
+            _outline(image, stride, tile)
     palettes: dict[int, list[bytes]] = {}
     for out in outputs:
         tile = out.input
@@ -226,7 +226,30 @@ def render_png(batch: Batch) -> bytes:
     return encode_png(width, height, bytes(image))
 
 
-GREY = b"\x80"
+# A tile not computed yet: a pale fill inside a darker outline, so the grid of work units
+# shows from the start (tests/browser/support.py counts both as not yet computed).
+PENDING = b"\xe4\xe8\xee"
+GRID_LINE = b"\xa9\xb4\xc0"
+
+
+def _outline(image: bytearray, stride: int, tile: dict[str, Any]) -> None:
+    """Draw a tile's border (its top and left edges, and the image's right and bottom ones
+    where the tile touches them) in GRID_LINE."""
+    x, y, w, h = tile["x"], tile["y"], tile["w"], tile["h"]
+    right_edge = (stride - 1) // 3 == x + w
+    bottom_edge = (len(image) // stride) == y + h
+    top = y * stride + 1 + 3 * x
+    image[top : top + 3 * w] = GRID_LINE * w
+    if bottom_edge:
+        last = (y + h - 1) * stride + 1 + 3 * x
+        image[last : last + 3 * w] = GRID_LINE * w
+    for j in range(h):
+        row = (y + j) * stride + 1
+        image[row + 3 * x : row + 3 * x + 3] = GRID_LINE
+        if right_edge:
+            image[row + 3 * (x + w - 1) : row + 3 * (x + w)] = GRID_LINE
+
+
 _STOPS = [(0, 7, 100), (32, 107, 203), (237, 255, 255), (255, 170, 0), (0, 2, 0)]
 
 

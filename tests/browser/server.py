@@ -33,6 +33,8 @@ SERVER_ENV = {
     "SWEEP_CREDIT_FOLD_SECONDS": "5",
     # An empty assign would otherwise hold a volunteer back 20 s.
     "PROTOCOL_RETRY_AFTER_SECONDS": "1",
+    # The tests' batches are theirs to count: no demo batch comes after them.
+    "DEMO_WORK": "0",
     "PYTHONUNBUFFERED": "1",  # the log must be on disk when the process is killed
     "LOG_LEVEL": "INFO",
 }

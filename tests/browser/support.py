@@ -10,11 +10,17 @@ import zlib
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from compute.examples.mandelbrot import GRID_LINE, PENDING
+
 T = TypeVar("T")
 
 
+NOT_COMPUTED = {PENDING, GRID_LINE}
+
+
 def grey_share(png: bytes) -> float:
-    """The share of the picture's pixels still grey (tiles not assimilated yet).
+    """The share of the picture's pixels not computed yet (tiles not assimilated yet, drawn
+    in compute.examples.mandelbrot's PENDING fill and GRID_LINE outline).
 
     Reads the 8-bit RGB PNG that compute.examples.mandelbrot.render_png writes (one IDAT,
     filter type 0 on every row)."""
@@ -31,7 +37,7 @@ def grey_share(png: bytes) -> float:
     grey = 0
     for y in range(height):
         row = rows[y * stride + 1 : (y + 1) * stride]
-        grey += sum(1 for x in range(0, 3 * width, 3) if row[x : x + 3] == b"\x80\x80\x80")
+        grey += sum(1 for x in range(0, 3 * width, 3) if row[x : x + 3] in NOT_COMPUTED)
     return grey / (width * height)
 
 

@@ -149,7 +149,7 @@ def test_the_project_page_shows_the_live_numbers_batches_and_contributors(
     assert "round 1" in body
     assert find(page.all, "li", data_batch_row=str(batch.id)) is not None
     assert "ada" in body
-    assert "1,234.0" in body
+    assert "1,234" in body
     live = find(page.all, "section", data_live_stats=None)
     assert live["data-stats-url"] == f"/projects/{project.slug}/stats.json"
     assert live["data-socket-path"] == f"/ws/projects/{project.slug}/"
@@ -245,6 +245,9 @@ def test_the_mandelbrot_project_page_shows_its_picture(client, mandelbrot_projec
     assert img["data-src"] == f"/projects/{mandelbrot_project.slug}/picture.png"
     assert img["src"].startswith(img["data-src"] + "?v=")
     assert img["alt"]
+    # Before any tile is back the picture is the grid of tiles to come, and says so.
+    html = client.get(mandelbrot_project.get_absolute_url()).content.decode()
+    assert "It colours in once volunteers' results for it have been checked" in html
 
 
 def test_the_picture_is_a_png_of_the_tiles_returned_so_far(

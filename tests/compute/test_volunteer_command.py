@@ -130,6 +130,8 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         SWEEP_FEEDER_SECONDS="0.5",
         # Volunteers with nothing to do ask again after a second, so idle is soon noticed.
         PROTOCOL_RETRY_AFTER_SECONDS="1",
+        # The search submitted here is the work: the demo's own series would never run out.
+        DEMO_WORK="0",
     )
     manage(env, "migrate", "-v0")
     manage(env, "seed_demo", "--password", "x")

@@ -137,7 +137,7 @@ JOB = {**mandelbrot.DEMO_JOB, "width": 30, "height": 20, "max_iter": 100}
 
 
 @pytest.mark.django_db
-def test_render_png_draws_assimilated_tiles_and_grey_for_the_rest(app):
+def test_render_png_draws_assimilated_tiles_and_the_outline_of_the_rest(app):
     batch = submission.create_batch(app.project, app, mandelbrot.split_job(JOB, 16), name="m")
     workunits = list(batch.workunits.order_by("id"))
     assert len(workunits) == 4
@@ -153,16 +153,30 @@ def test_render_png_draws_assimilated_tiles_and_grey_for_the_rest(app):
     assert rows[0][:48] == b"".join(colours[c] for c in first_counts[:16])
     missing = workunits[3].input  # the bottom-right tile, 14 x 4
     assert (missing["x"], missing["y"]) == (16, 16)
+    pending = {mandelbrot.PENDING, mandelbrot.GRID_LINE}
     for row in rows[16:]:
-        assert row[3 * 16 :] == mandelbrot.GREY * (3 * 14)
+        assert {row[i : i + 3] for i in range(3 * 16, 3 * 30, 3)} <= pending
+    assert rows[16][3 * 16 :] == mandelbrot.GRID_LINE * 14  # its top edge
+    assert rows[18][3 * 20 : 3 * 21] == mandelbrot.PENDING  # inside it
 
 
 @pytest.mark.django_db
-def test_render_png_of_a_batch_with_nothing_back_is_all_grey(app):
+def test_render_png_of_a_batch_with_nothing_back_shows_its_grid_of_tiles(app):
+    """Not a flat block: what will appear, four tiles (16 x 16, 14 x 16, 16 x 4, 14 x 4)
+    outlined, each filled in pale until its result is checked."""
     batch = submission.create_batch(app.project, app, mandelbrot.split_job(JOB, 16), name="m")
     width, height, rows = read_png(mandelbrot.render_png(batch))
     assert (width, height) == (30, 20)
-    assert set(rows) == {mandelbrot.GREY * 90}
+    line, fill = mandelbrot.GRID_LINE, mandelbrot.PENDING
+
+    def pixel(x: int, y: int) -> bytes:
+        return rows[y][3 * x : 3 * x + 3]
+
+    edges_x, edges_y = {0, 16, 29}, {0, 16, 19}
+    for y in range(height):
+        for x in range(width):
+            on_grid = x in edges_x or y in edges_y
+            assert pixel(x, y) == (line if on_grid else fill), (x, y)
 
 
 @pytest.mark.django_db

@@ -165,6 +165,9 @@ def test_a_mandelbrot_project_shares_its_picture(client, inviter, project_factor
     assert tags["twitter:image"] == picture
     assert tags["twitter:card"] == "summary_large_image"
     assert "data-live-image" in response.content.decode()
+    assert "It colours in once volunteers' results for it have been checked" in (
+        response.content.decode()
+    )
 
 
 def test_viewing_remembers_the_code_in_the_session_and_a_cookie(client, inviter, project):
