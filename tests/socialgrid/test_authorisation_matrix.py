@@ -303,6 +303,7 @@ HTTP_MATRIX: list[Row] = [
     Row("compute:home", "GET", "/", everyone(OK)),
     Row("compute:project", "GET", PROJECT, everyone(OK)),
     Row("compute:project_stats", "GET", PROJECT + "stats.json", everyone(OK)),
+    Row("compute:projects_with_work", "GET", "/projects/with-work.json", everyone(OK)),
     # A square-app project has no picture: nobody gets one.
     Row("compute:project_picture", "GET", PROJECT + "picture.png", everyone(NOT_FOUND)),
     Row("compute:kernel", "GET", "/kernels/{kernel.pk}/{kernel.kernel_sha256}.js", everyone(OK)),
@@ -549,7 +550,25 @@ HTTP_MATRIX: list[Row] = [
         api=True,
     ),
     Row("api:project", "GET", "/api/projects/{project.slug}", api_only_owner(OK), api=True),
+    Row(
+        "api:update_project",
+        "PATCH",
+        "/api/projects/{project.slug}",
+        api_only_owner(Expect(200, None, ("compute.Project",))),
+        data=lambda w: {"delay_bound": 900},
+        content_type="application/json",
+        api=True,
+    ),
     Row("api:apps", "GET", "/api/projects/{project.slug}/apps", api_only_owner(OK), api=True),
+    Row(
+        "api:update_app",
+        "PATCH",
+        "/api/projects/{project.slug}/apps/square",
+        api_only_owner(Expect(200, None, ("compute.App",))),
+        data=lambda w: {"min_cores": 2},
+        content_type="application/json",
+        api=True,
+    ),
     Row(
         "api:create_app",
         "POST",
@@ -921,6 +940,8 @@ def send(client: Client, row: Row, path: str, world: World, headers: dict[str, s
     if row.method == "GET":
         return client.get(path, **headers)
     data = row.data(world) if row.data else {}
+    if row.method == "PATCH":
+        return client.patch(path, json.dumps(data), content_type="application/json", **headers)
     if row.content_type == "application/json":
         return client.post(path, json.dumps(data), content_type=row.content_type, **headers)
     if row.content_type:
