@@ -16,28 +16,78 @@ reconnects. Connections past ``CONN_MAX_AGE`` are closed after the call that fin
 
 SQLite (embedded mode and the unit tests) keeps Channels' single thread: SQLite allows one
 writer at a time, and an in-memory test database is private to its connection.
+
+The threads here and the dispatch writer's are :class:`Threads`: daemon threads, which the
+process does not wait for when it exits, and whose callers stop waiting when they are
+cancelled. A stop therefore never waits on a database call: a call still running when the
+process exits ends with it, and its transaction, never committed, is rolled back by the
+database when the connection closes. Whatever was answered had committed first.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import queue
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import ParamSpec, TypeVar
+from concurrent.futures import Executor, Future
+from typing import Any, ParamSpec, TypeVar
 
 from django.conf import settings
 from django.db import connection
 
-from asgiref.sync import SyncToAsync
 from channels.db import database_sync_to_async
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
 _lock = threading.Lock()
-_executor: ThreadPoolExecutor | None = None
+_executor: Threads | None = None
+
+
+class Threads(Executor):
+    """A fixed number of daemon threads taking calls from one queue.
+
+    Unlike a ``ThreadPoolExecutor``, whose threads the interpreter joins before it exits,
+    these never hold up the exit of the process: a call blocked in the database (a lock
+    held elsewhere, a server that stopped answering) is abandoned with the process.
+    """
+
+    def __init__(self, workers: int, name: str) -> None:
+        self._calls: queue.SimpleQueue[tuple[Future, Callable, tuple, dict] | None] = (
+            queue.SimpleQueue()
+        )
+        self._closed = False
+        for number in range(workers):
+            threading.Thread(target=self._work, name=f"{name}_{number}", daemon=True).start()
+        self._workers = workers
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        if self._closed:
+            raise RuntimeError("cannot schedule new calls after shutdown")
+        future: Future[T] = Future()
+        self._calls.put((future, fn, args, kwargs))
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        # Calls already queued still run; the threads end after them.
+        self._closed = True
+        for _ in range(self._workers):
+            self._calls.put(None)
+
+    def _work(self) -> None:
+        while (call := self._calls.get()) is not None:
+            future, fn, args, kwargs = call
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as error:
+                future.set_exception(error)
+            else:
+                future.set_result(result)
 
 
 @functools.cache
@@ -49,12 +99,12 @@ def pool_size() -> int:
     return settings.ASGI_DB_THREADS
 
 
-def executor() -> ThreadPoolExecutor:
+def executor() -> Threads:
     global _executor
     if _executor is None:
         with _lock:
             if _executor is None:
-                _executor = ThreadPoolExecutor(max_workers=pool_size(), thread_name_prefix="sg-db")
+                _executor = Threads(pool_size(), "sg-db")
     return _executor
 
 
@@ -73,7 +123,17 @@ def _pooled(fn: Callable[P, T]) -> Callable[P, T]:
 
 
 def db(fn: Callable[P, T]) -> Callable[P, Awaitable[T]]:
-    """``await db(fn)(...)`` runs ``fn`` on a database thread of this process."""
+    """``await db(fn)(...)`` runs ``fn`` on a database thread of this process.
+
+    A caller cancelled while ``fn`` runs (a socket closed, or the server stopping) stops
+    waiting at once; ``fn`` finishes, or not, on its own thread."""
     if pool_size() <= 0:
         return database_sync_to_async(fn)
-    return SyncToAsync(_pooled(fn), thread_sensitive=False, executor=executor())
+    pooled = _pooled(fn)
+
+    @functools.wraps(fn)
+    async def call(*args: P.args, **kwargs: P.kwargs) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(executor(), functools.partial(pooled, *args, **kwargs))
+
+    return call

@@ -24,7 +24,6 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
 from django.db import OperationalError, connection
@@ -41,18 +40,20 @@ log = logging.getLogger(__name__)
 # Last-seen times wait this long for others to write with.
 TOUCH_SECONDS = 5.0
 
-_executor: ThreadPoolExecutor | None = None
+_executor: dbthreads.Threads | None = None
 _executor_lock = threading.Lock()
 _writers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Writer] = weakref.WeakKeyDictionary()
 
 
-def executor() -> ThreadPoolExecutor:
-    """The process's writer thread (one, holding one database connection)."""
+def executor() -> dbthreads.Threads:
+    """The process's writer thread (one, holding one database connection; a daemon, so a
+    flush blocked in the database never holds up the process's exit: its transaction, never
+    committed, is rolled back, and its ops were never answered)."""
     global _executor
     if _executor is None:
         with _executor_lock:
             if _executor is None:
-                _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sg-writer")
+                _executor = dbthreads.Threads(1, "sg-writer")
     return _executor
 
 

@@ -37,11 +37,11 @@ ALICE = {"username": "alice", "email": "alice@example.org", "password": "plum-or
 BOB = {"username": "bob", "email": "bob@example.org", "password": "violet-harbor-42-quartz"}
 
 # One click from the link to computing, on a phone-sized screen, within GOAL_SECONDS: the
-# clicks are held to it here, the time only loosely (the machine is shared): the printed
-# figure is the measurement.
+# clicks are held to it here. The time is printed, not asserted (the machine is shared): the
+# printed figure is the measurement, and the wait for the first task has only a timeout that
+# makes a flow that never gets there fail.
 PHONE = {"width": 390, "height": 844}
 GOAL_SECONDS = 3
-MAX_SECONDS = 60
 
 
 @pytest.fixture(scope="module")
@@ -190,7 +190,6 @@ async def test_an_invited_friend_signs_up_computes_and_counts_as_a_recruit(
     assert len(computing_clicks) == 1, f"B clicked {computing_clicks} before computing"
     assert len(clicks) == 3, f"B's pages saw {clicks}, the test made 3 clicks"
     assert after_signup == [], after_signup
-    assert from_opening <= MAX_SECONDS, f"{from_opening:.1f} s from the link to the first task"
 
     assert bob.page_errors() == [], bob.page_errors()
 

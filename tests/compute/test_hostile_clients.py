@@ -28,6 +28,7 @@ from asgiref.sync import sync_to_async
 from compute import credit, feeder, submission, transitioner
 from compute.dispatch import writer
 from compute.models import CreditEntry, Host, HostApp, Replica, WorkUnit
+from compute.ratelimit import TokenBucket
 from compute.states import AssimilateState, Outcome, Replication, ValidateState
 from tests.compute.hostile_support import (
     check_cheaters_caught,
@@ -492,6 +493,28 @@ async def attack(world: World, case: str) -> tuple[Client, list[str]]:
     raise AssertionError(f"unknown case {case!r}")
 
 
+class ManualClock:
+    """A monotonic clock that moves only when a test moves it."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def bucket_clock(monkeypatch) -> ManualClock:
+    """The sockets' message-rate buckets on a clock the test moves: a flood is sent within
+    one instant, and a refill is a step of the clock, whatever the machine's load."""
+    clock = ManualClock()
+    monkeypatch.setattr(TokenBucket, "clock", staticmethod(clock))
+    return clock
+
+
 # (case, expected codes, protocol settings, compute settings)
 REFUSALS = [
     ("result for a replica leased to another host, with its lease token", ["not_yours"], {}, {}),
@@ -531,7 +554,7 @@ REFUSALS = [
     ("case", "codes", "protocol", "compute"), REFUSALS, ids=[r[0] for r in REFUSALS]
 )
 async def test_a_hostile_message_gets_its_code_and_changes_nothing(
-    project_factory, settings, case, codes, protocol, compute
+    project_factory, settings, bucket_clock, case, codes, protocol, compute
 ):
     settings.PROTOCOL = {**settings.PROTOCOL, **protocol}
     settings.COMPUTE = {**settings.COMPUTE, **compute}
@@ -545,8 +568,9 @@ async def test_a_hostile_message_gets_its_code_and_changes_nothing(
     if case == "result after the deadline":
         await expire(world)
     if case.startswith("a flood"):
-        # Let the bucket fill again after the world was built.
-        await asyncio.sleep(2.5)
+        # The bucket fills again after the world was built; the flood then comes within one
+        # instant of its clock.
+        bucket_clock.advance(10.0)
     before = await sync_to_async(database_snapshot)()
 
     client, received = await attack(world, case)
@@ -559,7 +583,7 @@ async def test_a_hostile_message_gets_its_code_and_changes_nothing(
     assert before == after, snapshot_changes(before, after)
     # Refused, not fatal: the socket still answers (after the bucket refilled, for the flood).
     if case.startswith("a flood"):
-        await asyncio.sleep(2.5)
+        bucket_clock.advance(10.0)
     if client not in (world.owner, world.thief):
         await client.close()
     else:
@@ -569,7 +593,7 @@ async def test_a_hostile_message_gets_its_code_and_changes_nothing(
 
 
 async def test_a_flood_past_the_violation_limit_is_closed_and_changes_nothing(
-    project_factory, settings
+    project_factory, settings, bucket_clock
 ):
     settings.PROTOCOL = {**settings.PROTOCOL, "MESSAGES_PER_SECOND": 2.0, "MAX_VIOLATIONS": 5}
     project = await sync_to_async(project_factory)(slug="hostile", min_quorum=2, target_nresults=2)
@@ -577,7 +601,7 @@ async def test_a_flood_past_the_violation_limit_is_closed_and_changes_nothing(
         project, await sync_to_async(project.apps.get)(), [{"x": i} for i in range(6)], name="b"
     )
     world = await build_world(project)
-    await asyncio.sleep(2.5)
+    bucket_clock.advance(10.0)  # a full bucket; the flood then comes within one instant
     before = await sync_to_async(database_snapshot)()
     own = world.held[0]
     for _ in range(10):

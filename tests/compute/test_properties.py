@@ -27,6 +27,7 @@ OPS = [
     "bad",
     "error",
     "forge",
+    "forge_token",
     "replay",
     "tick",
     "validate",
@@ -99,6 +100,21 @@ def test_random_interleavings_keep_the_invariants(
                     host, a.replica_id, a.lease_token, {"y": 0}, 1.0, now
                 ).accepted
                 assert Replica.objects.get(id=a.replica_id).server_state == before.server_state
+        elif op == "forge_token":
+            # The host that holds the lease, its replica, a token that is not the lease's.
+            holders = [(h, a) for h in hosts for a in held[h.id]]
+            if holders:
+                holder, a = holders[i % len(holders)]
+                wrong = "0" * 32 if a.lease_token != "0" * 32 else "1" * 32
+                row = Replica.objects.filter(id=a.replica_id)
+                before = row.values().get()
+                if i % 2:
+                    report = results.record_error(holder, a.replica_id, wrong, "x", now)
+                else:
+                    output = square(a.input)
+                    report = results.record_result(holder, a.replica_id, wrong, output, 1.0, now)
+                assert not report.accepted
+                assert row.values().get() == before
         elif op == "replay" and spent:
             h, a = spent[-1]
             assert not results.record_result(

@@ -1,5 +1,10 @@
+"""Results, errors and progress reports one at a time (compute.results). A refused report
+changes nothing at all: every refusal is checked against a snapshot of the whole database."""
+
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 from django.utils import timezone
@@ -11,6 +16,7 @@ from compute.models import Replica, WorkUnit
 from compute.results import Refusal, extend_lease, record_error, record_result
 from compute.scheduler import lease_replicas
 from compute.states import Outcome, ServerState
+from tests.compute.hostile_support import database_snapshot, snapshot_changes
 
 
 @pytest.fixture
@@ -20,6 +26,14 @@ def leased(project_factory, host_factory):
     host = host_factory(project)
     (assignment,) = lease_replicas(host, 1)
     return project, host, assignment
+
+
+@contextmanager
+def nothing_changes() -> Iterator[None]:
+    """The block leaves every row of every table as it found it."""
+    before = database_snapshot()
+    yield
+    assert snapshot_changes(before, database_snapshot()) == []
 
 
 def test_a_result_from_the_leasing_host_is_accepted(leased):
@@ -40,7 +54,8 @@ def test_a_result_from_the_leasing_host_is_accepted(leased):
 def test_a_result_for_another_hosts_replica_is_refused_and_changes_nothing(leased, host_factory):
     project, host, a = leased
     intruder = host_factory(project)
-    receipt = record_result(intruder, a.replica_id, a.lease_token, {"y": 1}, 1.0)
+    with nothing_changes():
+        receipt = record_result(intruder, a.replica_id, a.lease_token, {"y": 1}, 1.0)
     assert receipt.refusal == Refusal.NOT_YOURS
     r = Replica.objects.get(id=a.replica_id)
     assert (r.server_state, r.output, r.host_id) == (ServerState.IN_PROGRESS, None, host.id)
@@ -49,7 +64,8 @@ def test_a_result_for_another_hosts_replica_is_refused_and_changes_nothing(lease
 def test_a_replayed_result_is_refused(leased):
     _, host, a = leased
     assert record_result(host, a.replica_id, a.lease_token, {"y": 49}, 1.0).accepted
-    replay = record_result(host, a.replica_id, a.lease_token, {"y": 50}, 1.0)
+    with nothing_changes():
+        replay = record_result(host, a.replica_id, a.lease_token, {"y": 50}, 1.0)
     assert replay.refusal == Refusal.NOT_IN_PROGRESS
     assert Replica.objects.get(id=a.replica_id).output == {"y": 49}
 
@@ -57,38 +73,39 @@ def test_a_replayed_result_is_refused(leased):
 def test_a_result_after_the_deadline_is_refused(leased):
     _, host, a = leased
     late = timezone.now() + timedelta(seconds=601)
-    assert (
-        record_result(host, a.replica_id, a.lease_token, {"y": 49}, 1.0, now=late).refusal
-        == Refusal.LEASE_EXPIRED
-    )
+    with nothing_changes():
+        receipt = record_result(host, a.replica_id, a.lease_token, {"y": 49}, 1.0, now=late)
+    assert receipt.refusal == Refusal.LEASE_EXPIRED
     assert Replica.objects.get(id=a.replica_id).server_state == ServerState.IN_PROGRESS
 
 
 def test_a_wrong_lease_token_is_refused(leased):
     _, host, a = leased
-    assert record_result(host, a.replica_id, "0" * 32, {"y": 49}, 1.0).refusal == Refusal.BAD_LEASE
+    with nothing_changes():
+        receipt = record_result(host, a.replica_id, "0" * 32, {"y": 49}, 1.0)
+    assert receipt.refusal == Refusal.BAD_LEASE
 
 
 def test_an_unknown_replica_is_refused(leased):
     _, host, a = leased
-    assert (
-        record_result(host, 10**9, a.lease_token, {"y": 49}, 1.0).refusal == Refusal.UNKNOWN_REPLICA
-    )
+    with nothing_changes():
+        receipt = record_result(host, 10**9, a.lease_token, {"y": 49}, 1.0)
+    assert receipt.refusal == Refusal.UNKNOWN_REPLICA
 
 
 @pytest.mark.parametrize("cpu_time", [-1.0, float("nan"), float("inf"), "12", True, 10**400])
 def test_a_nonsense_cpu_time_is_refused(leased, cpu_time):
     _, host, a = leased
-    assert (
-        record_result(host, a.replica_id, a.lease_token, {"y": 49}, cpu_time).refusal
-        == Refusal.BAD_CPU_TIME
-    )
+    with nothing_changes():
+        receipt = record_result(host, a.replica_id, a.lease_token, {"y": 49}, cpu_time)
+    assert receipt.refusal == Refusal.BAD_CPU_TIME
 
 
 def test_an_oversized_output_is_refused(leased, settings):
     settings.COMPUTE = {**settings.COMPUTE, "MAX_OUTPUT_BYTES": 1024}
     _, host, a = leased
-    receipt = record_result(host, a.replica_id, a.lease_token, {"y": "x" * 2000}, 1.0)
+    with nothing_changes():
+        receipt = record_result(host, a.replica_id, a.lease_token, {"y": "x" * 2000}, 1.0)
     assert receipt.refusal == Refusal.OUTPUT_TOO_LARGE
     assert Replica.objects.get(id=a.replica_id).server_state == ServerState.IN_PROGRESS
 
@@ -115,9 +132,56 @@ def test_an_error_report_ends_the_replica_and_flags_the_work_unit(leased):
 
 def test_an_error_for_another_hosts_replica_is_refused(leased, host_factory):
     project, _, a = leased
-    receipt = record_error(host_factory(project), a.replica_id, a.lease_token, "x")
+    intruder = host_factory(project)
+    with nothing_changes():
+        receipt = record_error(intruder, a.replica_id, a.lease_token, "x")
     assert receipt.refusal == Refusal.NOT_YOURS
     assert Replica.objects.get(id=a.replica_id).outcome == Outcome.INIT
+
+
+def test_an_error_with_a_wrong_lease_token_is_refused(leased):
+    _, host, a = leased
+    with nothing_changes():
+        receipt = record_error(host, a.replica_id, "0" * 32, "x")
+    assert receipt.refusal == Refusal.BAD_LEASE
+
+
+def test_an_error_after_the_deadline_is_refused(leased):
+    _, host, a = leased
+    late = timezone.now() + timedelta(seconds=601)
+    with nothing_changes():
+        receipt = record_error(host, a.replica_id, a.lease_token, "x", now=late)
+    assert receipt.refusal == Refusal.LEASE_EXPIRED
+
+
+def test_an_error_for_a_finished_replica_is_refused(leased):
+    _, host, a = leased
+    assert record_result(host, a.replica_id, a.lease_token, {"y": 49}, 1.0).accepted
+    with nothing_changes():
+        receipt = record_error(host, a.replica_id, a.lease_token, "x")
+    assert receipt.refusal == Refusal.NOT_IN_PROGRESS
+
+
+def test_an_error_for_an_unknown_replica_is_refused(leased):
+    _, host, a = leased
+    with nothing_changes():
+        receipt = record_error(host, 10**9, a.lease_token, "x")
+    assert receipt.refusal == Refusal.UNKNOWN_REPLICA
+
+
+def test_progress_for_another_hosts_replica_is_refused(leased, host_factory):
+    project, _, a = leased
+    intruder = host_factory(project)
+    with nothing_changes():
+        receipt = extend_lease(intruder, a.replica_id, a.lease_token, 0.5)
+    assert receipt.refusal == Refusal.NOT_YOURS
+
+
+def test_progress_with_a_wrong_lease_token_is_refused(leased):
+    _, host, a = leased
+    with nothing_changes():
+        receipt = extend_lease(host, a.replica_id, "0" * 32, 0.5)
+    assert receipt.refusal == Refusal.BAD_LEASE
 
 
 def test_progress_extends_the_deadline_within_the_projects_limit(leased):

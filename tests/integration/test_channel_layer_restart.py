@@ -72,6 +72,15 @@ def _layer(cls: type, url: str) -> RedisChannelLayer:
     return cls(hosts=[{"address": url, "socket_timeout": 15}], prefix="sg:restart", **kwargs)
 
 
+async def _blocked_on(server: Server) -> None:
+    """Until a client waits in a blocking read on ``server`` (the layer's BRPOP): a restart
+    then cuts a receive in the middle, not before it started."""
+    deadline = time.monotonic() + 15
+    while not Redis(port=server.port).info("clients")["blocked_clients"]:
+        assert time.monotonic() < deadline, "the receive never reached Redis"
+        await asyncio.sleep(0.02)
+
+
 async def _restart(server: Server, down: float = 0.5) -> None:
     server.kill()
     await asyncio.sleep(down)
@@ -85,7 +94,7 @@ async def test_a_receive_waits_through_a_restart_and_the_group_reaches_it_again(
         name = await layer.new_channel()
         await layer.group_add("host_1", name)
         receiving = asyncio.ensure_future(layer.receive(name))
-        await asyncio.sleep(0.3)
+        await _blocked_on(redis_server)
 
         await _restart(redis_server)
         # The restarted server is empty; the layer adds its memberships again once the
@@ -115,9 +124,8 @@ async def test_a_flushed_membership_comes_back_with_the_periodic_rejoin(redis_se
         await layer.group_add("host_3", name)
         await layer.group_discard("host_3", name)
         receiving = asyncio.ensure_future(layer.receive(name))
-        await asyncio.sleep(0.2)
+        await _blocked_on(redis_server)
         Redis(port=redis_server.port).flushall()
-        await asyncio.sleep(0.1)
         # Until the rejoin comes round the group is empty; a message to it is dropped.
         deadline = time.monotonic() + 15
         while not await layer.connection(0).exists("sg:restart:group:host_2"):
@@ -140,7 +148,7 @@ async def test_the_stock_layer_fails_the_receive_when_redis_restarts(redis_serve
     try:
         name = await layer.new_channel()
         receiving = asyncio.ensure_future(layer.receive(name))
-        await asyncio.sleep(0.3)
+        await _blocked_on(redis_server)
         await _restart(redis_server)
         with pytest.raises(RedisConnectionError):
             await asyncio.wait_for(receiving, 15)

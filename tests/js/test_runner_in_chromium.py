@@ -210,27 +210,28 @@ def test_the_cpu_share_stretches_the_wall_time_but_not_the_cpu_time(page, site):
     full = run_task(page, kernel, work, share=1.0)
     quarter = run_task(page, kernel, work, share=0.25)
     for reply in (full, quarter):
-        assert 0.19 <= reply["cpu_time"] < 1.0, reply  # the busy loop's wall time, give or take
-    assert full["wall"] < full["cpu_time"] + 1.0  # no sleeping: only start-up on top
-    # Busy for a quarter of the time: sleeping three times as long as it ran.
+        assert reply["cpu_time"] >= 0.19, reply  # at least the busy loop's time
+    # Busy for a quarter of the time: sleeping three times as long as it ran, and the sleeps
+    # are not counted as CPU time. (That a full share never sleeps is throttle.test.mjs's.)
     assert quarter["wall"] >= 3.5 * quarter["cpu_time"]
 
 
 def test_a_new_share_reaches_the_running_task(page, site):
     kernel = app(site, SPIN.encode(), name="reshare")
-    wall = page.evaluate(
+    outcome = page.evaluate(
         """async ({ app }) => new Promise((resolve) => {
           const worker = new Worker("/static/socialgrid/worker/runner.js", { type: "module" });
-          const started = performance.now();
           worker.onmessage = ({ data }) => {
             if ("progress" in data) return;
             worker.terminate();
-            resolve((performance.now() - started) / 1000);
+            resolve("finished");
           };
-          // 0.2 s of work at a 5% share would take 4 s; full speed from 0.3 s on.
-          worker.postMessage({ task: { app, input: { steps: 10, ms: 20 } }, share: 0.05 });
+          // 0.2 s of work at the lowest share, 1 %, sleeps for 19.8 s at least; full speed
+          // from 0.3 s on. The task still running after those 19.8 s never got the new share.
+          worker.postMessage({ task: { app, input: { steps: 10, ms: 20 } }, share: 0.01 });
           setTimeout(() => worker.postMessage({ share: 1 }), 300);
+          setTimeout(() => { worker.terminate(); resolve("still at 1 %"); }, 19800);
         })""",
         {"app": kernel},
     )
-    assert wall < 2.0
+    assert outcome == "finished"
