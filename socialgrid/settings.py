@@ -240,7 +240,7 @@ SWEEP_INTERVALS = {
     "project_stats": envfloat("SWEEP_PROJECT_STATS_SECONDS", 5.0),
     "rac_badges": envfloat("SWEEP_RAC_BADGES_SECONDS", 3600.0),
     "leaderboards": envfloat("SWEEP_LEADERBOARDS_SECONDS", 600.0),
-    "demo_work": envfloat("SWEEP_DEMO_WORK_SECONDS", 10.0),
+    "demo_work": envfloat("SWEEP_DEMO_WORK_SECONDS", 5.0),
 }
 CELERY_BEAT_SCHEDULE = {
     "transitioner": {
@@ -314,7 +314,9 @@ COMPUTE = {
 # (no DATABASE_URL, no REDIS_URL, not production); DEMO_WORK=1 or 0 turns it on or off.
 DEMO_WORK = {
     "ENABLED": envbool("DEMO_WORK", not (DATABASE_URL or REDIS_URL or PRODUCTION)),
-    "LOW_WATER": envint("DEMO_LOW_WATER", 20, minimum=0),
+    # Two browsers return about ten replicas a second on the demo's first levels: the next
+    # batch must be in before the last one is out, or they wait for the next ask.
+    "LOW_WATER": envint("DEMO_LOW_WATER", 200, minimum=0),
     "KEEP_BATCHES": envint("DEMO_KEEP_BATCHES", 3, minimum=1),
 }
 if DEMO_WORK["ENABLED"]:
