@@ -22,7 +22,7 @@ from compute.states import BatchState, ServerState
 
 
 def replenish_demo_work() -> dict[str, int]:
-    """Top up and prune every demo project; returns the ids of the batches submitted, by
+    """Top up and prune every demo project; returns the id of the newest batch submitted, by
     project slug. Does nothing unless the demo's work is switched on."""
     if not settings.DEMO_WORK["ENABLED"]:
         return {}
@@ -50,18 +50,26 @@ def open_replicas(app: App) -> int:
     ).count()
 
 
+# However fast the volunteers were since the last run, one run submits at most this many.
+MAX_BATCHES_A_RUN = 8
+
+
 @retry.on_conflict()
 def top_up(app: App, example: ExampleApp) -> Batch | None:
-    """Submit the app's next demo batch if its open replicas are below the low-water mark.
+    """Submit the app's next demo batches while its open replicas are below the low-water
+    mark (up to MAX_BATCHES_A_RUN); returns the newest, or None.
 
     The app's row is held while counting and submitting, so two runs at once cannot both
-    find the work low: the second waits, then counts the first one's batch. ``FOR NO KEY
+    find the work low: the second waits, then counts the first one's batches. ``FOR NO KEY
     UPDATE`` leaves the foreign-key checks of leases and new replicas unblocked."""
+    newest = None
     with transaction.atomic():
         list(App.objects.select_for_update(no_key=True).filter(id=app.id).values_list("id"))
-        if open_replicas(app) >= settings.DEMO_WORK["LOW_WATER"]:
-            return None
-        return submit_next_batch(app, example)
+        for _ in range(MAX_BATCHES_A_RUN):
+            if open_replicas(app) >= settings.DEMO_WORK["LOW_WATER"]:
+                break
+            newest = submit_next_batch(app, example)
+    return newest
 
 
 def prune_batches(app: App) -> int:

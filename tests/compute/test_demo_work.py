@@ -15,14 +15,15 @@ import sys
 from array import array
 from pathlib import Path
 
-from django.db.models import Sum
+from django.db.models import Count, Sum
 
 import pytest
 
 from compute import assimilation, demo_work, pictures, submission, transitioner, validation
 from compute.demo import DEMO_PROJECTS, install_demo
-from compute.examples import abc_triples, keysearch, mandelbrot
+from compute.examples import EXAMPLES, abc_triples, keysearch, mandelbrot
 from compute.models import (
+    App,
     AssimilatedOutput,
     Batch,
     CreditEntry,
@@ -282,3 +283,21 @@ def test_the_beat_schedules_the_demo_work_only_when_it_is_on():
 @pytest.fixture(autouse=True)
 def _db(db):
     return None
+
+
+def test_a_run_fills_up_to_the_low_water_mark_with_as_many_batches_as_it_takes(demo, settings):
+    """Volunteers faster than the runs: one run brings each project back over the mark,
+    with no batch more than that takes."""
+    settings.DEMO_WORK = {**settings.DEMO_WORK, "LOW_WATER": 150}
+    before = dict(Batch.objects.values_list("project__slug").annotate(n=Count("id")))
+    submitted = demo_work.replenish_demo_work()
+    assert set(submitted) == set(DEMO_PROJECTS)
+    for slug, (_, name) in DEMO_PROJECTS.items():
+        app = App.objects.get(project__slug=slug, name=EXAMPLES[name].name)
+        newest = Batch.objects.get(id=submitted[slug])
+        assert Batch.objects.filter(project__slug=slug).count() > before[slug], slug
+        open_now = demo_work.open_replicas(app)
+        newest_replicas = Replica.objects.filter(workunit__batch=newest).count()
+        assert open_now >= 150, slug
+        assert open_now - newest_replicas < 150, f"{slug}: a batch more than it took"
+    assert demo_work.replenish_demo_work() == {}
