@@ -34,11 +34,19 @@ export function controlsFor(state) {
   return CONTROLS[state] || CONTROLS.idle;
 }
 
-export function statusText(state, { cores = 1, retryAt = null, reason = null, now = 0 } = {}) {
+// After this long running with no task computing or queued (results on their way, a request
+// not answered yet), the panel says it waits for the server instead of "Computing".
+export const IDLE_AFTER_MS = 1500;
+
+export function statusText(
+  state,
+  { cores = 1, retryAt = null, reason = null, now = 0, idle = false } = {},
+) {
   switch (state) {
     case "connecting":
       return "Connecting…";
     case "running":
+      if (idle) return "Waiting for the server to answer…";
       return `Computing on ${cores} ${cores === 1 ? "core" : "cores"}`;
     case "waiting": {
       const seconds = retryAt === null ? 0 : Math.ceil((retryAt - now) / 1000);
@@ -187,10 +195,35 @@ export function bindVolunteer(root, { env, storage = browserStorage(), session =
   // The status line, buttons and data-state; a countdown while waiting to reconnect.
   let current = { state: "idle", retryAt: null, reason: null };
   let countdown = null;
+  // Running but computing nothing (held tasks all finished, an answer awaited): "idle" once
+  // that has lasted IDLE_AFTER_MS, so the line never says computing while nothing is.
+  let busy = 0;
+  let idle = false;
+  let idleTimer = null;
+  function checkIdle() {
+    const nothing = current.state === "running" && busy === 0;
+    if (!nothing) {
+      clearTimeout(idleTimer);
+      idleTimer = null;
+      if (idle) {
+        idle = false;
+        renderState();
+      }
+      return;
+    }
+    if (idle || idleTimer) return;
+    idleTimer = setTimeout(() => {
+      idleTimer = null;
+      idle = current.state === "running" && busy === 0;
+      if (idle) renderState();
+    }, IDLE_AFTER_MS);
+  }
   function renderState() {
     const { state } = current;
     root.dataset.state = state;
-    show("status", statusText(state, { ...current, cores: settings.cores, now: now() }));
+    if (idle) root.dataset.idle = "";
+    else delete root.dataset.idle;
+    show("status", statusText(state, { ...current, cores: settings.cores, now: now(), idle }));
     const offered = controlsFor(state);
     for (const button of root.querySelectorAll("[data-action]")) {
       const how = offered[button.dataset.action];
@@ -205,6 +238,7 @@ export function bindVolunteer(root, { env, storage = browserStorage(), session =
     const counting = ["reconnecting", "waiting"].includes(current.state);
     countdown = counting ? setInterval(renderState, 1000) : null;
     renderState();
+    checkIdle();
     showOffers(current.state === "waiting");
   });
 
@@ -257,7 +291,11 @@ export function bindVolunteer(root, { env, storage = browserStorage(), session =
       items.delete(replica);
     }
   });
-  client.addEventListener("stats", (event) => show("done", String(event.detail.done)));
+  client.addEventListener("stats", (event) => {
+    show("done", String(event.detail.done));
+    busy = event.detail.running + event.detail.queued;
+    checkIdle();
+  });
   // Signed in: the volunteer's total, the figure of their profile and the leaderboards;
   // otherwise what this browser earned.
   client.addEventListener("credit", ({ detail }) =>

@@ -125,6 +125,8 @@ class Server:
         self.sockets: list[Any] = []
         self.refuse: set[int] = set()
         self.delivered: dict[int, str] = {}
+        self.unanswered: list[dict[str, Any]] = []  # requests held back while `silent`
+        self.silent = False
 
     def lease(self, n: int, answer: str) -> dict[str, Any]:
         replicas, self.unassigned = self.unassigned[:n], self.unassigned[n:]
@@ -158,6 +160,8 @@ class Server:
                 "credit": {"host_total": 1.5, "user_total": None},
             }
             ws.send(json.dumps(welcome))
+        elif kind == "request" and self.silent:
+            self.unanswered.append(message)
         elif kind == "request":
             ws.send(json.dumps({"type": "assign", **self.lease(message["n"], "assign")}))
         elif kind == "result" and message["replica"] in self.refuse:
@@ -380,3 +384,27 @@ def test_a_page_opened_directly_never_starts_on_its_own(page, site):
     # before it awaits anything), so a page that is idle once bound did not start.
     page.wait_for_function("document.querySelector('[data-volunteer]').dataset.state === 'idle'")
     assert server.received == []
+
+
+def test_running_with_nothing_to_compute_says_it_waits_for_the_server(page):
+    """A request the server has not answered yet, no task held: after a moment the line
+    says so (not "Computing"), and computing resumes with the answer."""
+    page, server = page
+    server.silent = True
+    page.click("[data-action=start]")
+    wait_state(page, "running")
+    page.wait_for_function(
+        "() => document.querySelector('[data-show=status]').textContent"
+        " === 'Waiting for the server to answer…'",
+        timeout=30_000,
+    )
+    assert page.evaluate("'idle' in document.querySelector('[data-volunteer]').dataset")
+    assert server.unanswered, "the page asked for work"
+    server.silent = False
+    answer = server.lease(server.unanswered[0]["n"], "late assign")
+    server.sockets[0].send(json.dumps({"type": "assign", **answer}))
+    page.wait_for_function(
+        "() => document.querySelector('[data-show=status]').textContent.startsWith('Computing')",
+        timeout=30_000,
+    )
+    assert not page.evaluate("'idle' in document.querySelector('[data-volunteer]').dataset")

@@ -23,6 +23,7 @@ test("each state has its sentence", () => {
   assert.equal(statusText("connecting"), "Connecting…");
   assert.equal(statusText("running", { cores: 2 }), "Computing on 2 cores");
   assert.equal(statusText("running", { cores: 1 }), "Computing on 1 core");
+  assert.equal(statusText("running", { cores: 2, idle: true }), "Waiting for the server to answer…");
   assert.equal(statusText("paused"), "Paused");
   assert.equal(statusText("finishing"), "Finishing current work…");
   assert.equal(statusText("stopped"), "Stopped");
