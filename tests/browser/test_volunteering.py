@@ -89,6 +89,8 @@ async def test_two_volunteers_compute_a_batch_until_it_is_validated_and_drawn(
             await volunteer.press("start")  # the consent
         for volunteer in (a, b):
             await volunteer.wait_state("running")
+            # Computing once a task is: before its first answer the line says it waits.
+            await volunteer.wait_for(TASK_RUNNING, f"{volunteer.name}'s first task")
             panel = await volunteer.panel()
             assert panel["status"].startswith("Computing on"), panel
             assert panel["buttons"] == {
