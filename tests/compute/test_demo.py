@@ -81,6 +81,7 @@ def test_runplatform_serves_the_site_and_runs_the_sweeps(tmp_path):
     env.update(
         SOCIALGRID_VAR_DIR=str(tmp_path),
         SWEEP_FEEDER_SECONDS="0.2",
+        SWEEP_DEMO_WORK_SECONDS="0.2",
         PYTHONPATH=str(ROOT),
         TASK_LOG_LEVEL="INFO",
     )
