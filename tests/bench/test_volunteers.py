@@ -42,11 +42,13 @@ async def test_results_carry_the_requests_and_their_acks_bring_the_tasks(server,
     finally:
         await stop(running)
 
-    # Two tasks held: a request of its own to start, then each result that left one task
-    # asked for one more. The acks of the first four brought tasks 3 to 6; the fifth's had
-    # none left (an empty answer, 10 s to wait), so the last result asked for nothing.
-    assert (tally.requests, tally.requests_on_results) == (1, 5)
+    # Two tasks held: a request of its own to start (and a second of its own when a loaded
+    # server's first answer brings only one of the two), then each result that left one
+    # task asked for one more. The acks brought the rest; the fifth's had none left (an
+    # empty answer, 10 s to wait), so the last result asked for nothing.
+    assert tally.requests_on_results == 5
+    assert tally.requests in (1, 2)
     assert (tally.tasks_assigned, tally.empty_assigns) == (6, 1)
-    # A latency for each answer that brought work: the assign and four acks.
-    assert len(tally.lease_ms) == 5
+    # A latency for each answer that brought work.
+    assert len(tally.lease_ms) == tally.requests + tally.requests_on_results - 1
     assert (tally.errors, tally.lost_requests) == ({}, 0)

@@ -5,6 +5,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from dataclasses import replace
@@ -103,6 +104,12 @@ def test_runplatform_serves_the_site_and_runs_the_sweeps(tmp_path):
         stderr=subprocess.STDOUT,
         text=True,
     )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(server.stdout), daemon=True)
+    reader.start()
+    # The embedded beat's sweeps, seen by their task lines: the feeder, and the demo's
+    # replenisher, which keeps the seeded projects in work (its first run submits batches).
+    sweeps = ("compute.tasks.sweep_feeder", "compute.tasks.replenish_demo_work")
     try:
         body = ""
         for _ in range(100):
@@ -115,15 +122,18 @@ def test_runplatform_serves_the_site_and_runs_the_sweeps(tmp_path):
                 time.sleep(0.2)
         assert "Mandelbrot@Home" in body
         assert urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz").read() == b"ok"
+        deadline = time.monotonic() + 90
+        while not all(any(s in line for line in list(lines)) for s in sweeps):
+            assert server.poll() is None, "".join(lines)
+            assert time.monotonic() < deadline, "no sweep task lines:\n" + "".join(lines)
+            time.sleep(0.1)
     finally:
         server.send_signal(signal.SIGINT)  # Ctrl-C
-        out, _ = server.communicate(timeout=20)
+        server.wait(timeout=20)
+        reader.join(timeout=10)
+    out = "".join(lines)
     assert "Finished server process" in out
     assert "embedded" in out
-    # The embedded beat ran the feeder: its log line shows the sweep tasks succeeding.
-    assert "compute.tasks.sweep_feeder" in out
-    # ...and the demo's replenisher, which keeps the seeded projects in work.
-    assert "compute.tasks.replenish_demo_work" in out
 
 
 @pytest.fixture(autouse=True)
