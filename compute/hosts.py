@@ -106,7 +106,7 @@ def open_session(
         host_token=None if signed_in else host_token(host),
         project_ids=None if signed_in else [project.id],
         resume=leased_to(host),
-        user_total=_user_total(user) if signed_in else None,
+        user_total=user_total(user) if signed_in else None,
     )
 
 
@@ -137,7 +137,8 @@ def _join(user, project: Project) -> None:
         )
 
 
-def _user_total(user) -> float:
+def user_total(user) -> float:
+    """A signed-in volunteer's total credit (0 before their first)."""
     volunteer = Volunteer.objects.filter(user=user).only("total_credit").first()
     return volunteer.total_credit if volunteer else 0.0
 

@@ -13,8 +13,8 @@ from datetime import datetime
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from compute import pictures, stats
-from compute.models import Batch, Membership, Project, Replica, Volunteer
+from compute import hosts, pictures, stats
+from compute.models import Batch, Membership, Project, Replica
 from compute.states import BatchState, MembershipState, ServerState
 
 TOP_CONTRIBUTORS = 10
@@ -32,8 +32,7 @@ def volunteer_credit(user) -> float:
     """A signed-in volunteer's total credit: what their panel shows beside Start."""
     if user is None or not user.is_authenticated:
         return 0.0
-    total = Volunteer.objects.filter(user=user).values_list("total_credit", flat=True).first()
-    return total or 0.0
+    return hosts.user_total(user)
 
 
 def projects_with_work(but: str | None = None, limit: int = OFFERS) -> list[Project]:

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from compute import jsonvalues, lifecycle
 from compute.models import App, Batch, Project, Replica, WorkUnit
+from compute.numbers import finite_float
 from compute.states import AssimilateState, BatchState, ErrorMask, Replication
 
 CHUNK = 1000
@@ -145,9 +146,7 @@ def _range(name: str, spec: Mapping[str, Any]) -> tuple[Decimal, Decimal, Decima
     bounds = []
     for key in ("start", "stop", "step"):
         value = spec.get(key, 1)
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValidationError(f"parameter {name!r}: {key} must be a number")
-        if not math.isfinite(value):
+        if finite_float(value) is None:  # a bool, a non-number, NaN, infinite or too large
             raise ValidationError(f"parameter {name!r}: {key} must be a finite number")
         # Decimal arithmetic keeps 0.1-steps exact.
         bounds.append(Decimal(str(value)))
@@ -158,15 +157,18 @@ def _range(name: str, spec: Mapping[str, Any]) -> tuple[Decimal, Decimal, Decima
 
 
 def _range_count(name: str, spec: Mapping[str, Any]) -> int:
-    start, stop, step = _range(name, spec)
+    return _steps(*_range(name, spec))
+
+
+def _steps(start: Decimal, stop: Decimal, step: Decimal) -> int:
     return max(0, math.ceil((stop - start) / step))
 
 
 def _values(spec: Any) -> list[Any]:
     if not isinstance(spec, Mapping):
         return list(spec)
-    start, _, step = _range("", spec)
-    values = (start + i * step for i in range(_range_count("", spec)))
+    start, stop, step = _range("", spec)
+    values = (start + i * step for i in range(_steps(start, stop, step)))
     return [int(v) if v == v.to_integral_value() else float(v) for v in values]
 
 

@@ -111,9 +111,7 @@ class RedisRanking:
         )
         if results is None:
             return self.database.page(board, offset, limit)
-        return [
-            Standing(offset + i + 1, int(m, 16), -score) for i, (m, score) in enumerate(results[0])
-        ]
+        return _standings(offset, results[0])
 
     def standing(self, board: Board, subject_id: int) -> Standing | None:
         def commands(pipe, key: str) -> None:
@@ -123,10 +121,7 @@ class RedisRanking:
         results = self._read(board, commands)
         if results is None:
             return self.database.standing(board, subject_id)
-        rank, score = results
-        if rank is None:
-            return None
-        return Standing(rank + 1, subject_id, -score)
+        return _own(subject_id, *results)
 
     def size(self, board: Board) -> int:
         results = self._read(board, lambda pipe, key: pipe.zcard(key))
@@ -151,12 +146,8 @@ class RedisRanking:
             built = False
         if not built:
             return self.database.view(board, offset, limit, subject_id)
-        standings = [
-            Standing(offset + i + 1, int(m, 16), -score) for i, (m, score) in enumerate(rows)
-        ]
-        rank, score = mine or (None, None)
-        own = None if rank is None else Standing(rank + 1, subject_id, -score)
-        return View(size, standings, own)
+        own = _own(subject_id, *mine) if mine else None
+        return View(size, _standings(offset, rows), own)
 
     def scores_of(self, board: Board, subject_ids: set[int]) -> dict[int, float]:
         return self.database.scores_of(board, subject_ids)
@@ -278,6 +269,16 @@ class RedisRanking:
         keys = list(self.redis.scan_iter(match=f"{self.prefix}:*", count=1000))
         if keys:
             self.redis.delete(*keys)
+
+
+def _standings(offset: int, rows: list[tuple[bytes, float]]) -> list[Standing]:
+    """ZRANGE's members (hex ids) and scores (negated, so the highest ranks first)."""
+    return [Standing(offset + i + 1, int(m, 16), -score) for i, (m, score) in enumerate(rows)]
+
+
+def _own(subject_id: int, rank: int | None, score: float | None) -> Standing | None:
+    """ZRANK's and ZSCORE's answers for one subject: None when it is not on the board."""
+    return None if rank is None else Standing(rank + 1, subject_id, -score)
 
 
 def cached_boards(now: datetime) -> list[Board]:
