@@ -1,9 +1,11 @@
 """The Mandelbrot picture of a project page: the newest batch of its Mandelbrot app (not
-cancelled), drawn from the tiles assimilated so far.
+cancelled) with tiles back, drawn from the tiles assimilated so far; before any, the batch in
+progress that volunteers get first (the oldest).
 
-The newest, not the project's "current" batch (in progress before completed): a batch
-submitted after another shows the newer image, such as the demo's next zoom level, even once
-it has completed while a straggler of the older one is still out.
+The newest with tiles, not the project's "current" batch (in progress before completed): a
+batch submitted after another shows the newer image, such as the demo's next zoom level,
+even once it has completed while a straggler of the older one is still out; and batches
+queued behind the one being computed do not show as empty grids meanwhile.
 
 Drawing reads every assimilated tile, so the PNG is kept in Django's cache under the batch id
 and its assimilated count: a page refresh costs one query until another tile comes back, and
@@ -32,9 +34,17 @@ def _picture_batches() -> QuerySet[Batch]:
     )
 
 
+def _chosen(batches: QuerySet[Batch]) -> Batch | None:
+    started = batches.filter(n_assimilated__gt=0).first()
+    if started is not None:
+        return started
+    waiting = batches.filter(state=BatchState.IN_PROGRESS).order_by("created_at", "id").first()
+    return waiting or batches.first()
+
+
 def picture_batch(project: Project) -> Batch | None:
     """The batch whose picture the project page shows, or None for a project without one."""
-    return _picture_batches().filter(project=project).first()
+    return _chosen(_picture_batches().filter(project=project))
 
 
 def cache_key(batch_id: int, n_assimilated: int) -> str:
@@ -43,17 +53,12 @@ def cache_key(batch_id: int, n_assimilated: int) -> str:
 
 def project_picture(slug: str) -> bytes | None:
     """The PNG of a public project's picture, or None when there is none to show."""
-    row = (
-        _picture_batches()
-        .filter(project__slug=slug, project__is_public=True)
-        .values("id", "n_assimilated")
-        .first()
-    )
-    if row is None:
+    batch = _chosen(_picture_batches().filter(project__slug=slug, project__is_public=True))
+    if batch is None:
         return None
-    key = cache_key(row["id"], row["n_assimilated"])
+    key = cache_key(batch.id, batch.n_assimilated)
     png = cache.get(key)
     if png is None:
-        png = render_png(Batch.objects.get(id=row["id"]))
+        png = render_png(batch)
         cache.set(key, png, CACHE_SECONDS)
     return png

@@ -301,3 +301,15 @@ def test_a_run_fills_up_to_the_low_water_mark_with_as_many_batches_as_it_takes(d
         assert open_now >= 150, slug
         assert open_now - newest_replicas < 150, f"{slug}: a batch more than it took"
     assert demo_work.replenish_demo_work() == {}
+
+
+def test_batches_queued_behind_the_one_being_computed_do_not_take_the_picture(demo, settings):
+    """Several levels submitted at once: the picture is the level volunteers compute first
+    until a tile of a later one is back, never an empty grid of a level nobody has reached."""
+    settings.DEMO_WORK = {**settings.DEMO_WORK, "LOW_WATER": 150}
+    project = Project.objects.get(slug="mandelbrot")
+    first = project.batches.get()
+    demo_work.replenish_demo_work()
+    assert project.batches.count() > 2
+    assert pictures.picture_batch(project) == first
+    assert pictures.project_picture(project.slug) == mandelbrot.render_png(first)
