@@ -15,7 +15,7 @@ a new tile makes a new key (the old one expires on its own).
 from __future__ import annotations
 
 from django.core.cache import cache
-from django.db.models import QuerySet
+from django.db.models import Case, F, Q, QuerySet, Value, When
 
 from compute.examples.mandelbrot import render_png
 from compute.models import Batch, Project
@@ -27,19 +27,18 @@ CACHE_SECONDS = 3600
 
 
 def _picture_batches() -> QuerySet[Batch]:
-    return (
-        Batch.objects.filter(app__assimilator_path=MANDELBROT_ASSIMILATOR)
-        .exclude(state=BatchState.CANCELLED)
-        .order_by("-created_at", "-id")
+    return Batch.objects.filter(app__assimilator_path=MANDELBROT_ASSIMILATOR).exclude(
+        state=BatchState.CANCELLED
     )
 
 
 def _chosen(batches: QuerySet[Batch]) -> Batch | None:
-    started = batches.filter(n_assimilated__gt=0).first()
-    if started is not None:
-        return started
-    waiting = batches.filter(state=BatchState.IN_PROGRESS).order_by("created_at", "id").first()
-    return waiting or batches.first()
+    """One query: batches with tiles back, newest first; then those in progress, oldest
+    first (the order volunteers get them); then the rest, newest first."""
+    started, waiting = Q(n_assimilated__gt=0), Q(state=BatchState.IN_PROGRESS)
+    group = Case(When(started, then=Value(0)), When(waiting, then=Value(1)), default=Value(2))
+    within = Case(When(~started & waiting, then=F("id")), default=-F("id"))
+    return batches.order_by(group, within).first()
 
 
 def picture_batch(project: Project) -> Batch | None:
