@@ -37,6 +37,20 @@ def _selected(config: pytest.Config, level: str) -> bool:
 
 
 @pytest.fixture(autouse=True)
+def _celery_mode_restored():
+    """A test that runs Celery in-process puts it back: tasks run where the settings say for
+    every later test (a leaked mode makes tasks run inside the dispatch writer's thread, after
+    the answers that queued them)."""
+    from django.conf import settings as django_settings
+
+    from socialgrid.celery import app
+
+    yield
+    eager = app.conf.task_always_eager
+    assert eager == django_settings.CELERY_TASK_ALWAYS_EAGER, "Celery's eager mode leaked"
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings) -> None:
     # PBKDF2 costs ~0.2 s per user; tests create hundreds.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

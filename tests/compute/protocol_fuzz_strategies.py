@@ -545,6 +545,18 @@ def fingerprint(replica_ids: list[int]) -> tuple:
     return replicas, states, tuple(credit.values()), tuple(hosts.values())
 
 
+def changes(before: tuple, after: tuple) -> str:
+    """What differs between two fingerprints, briefly."""
+    parts = []
+    names = ("replicas", "states", "credit", "hosts")
+    for name, was, now in zip(names, before, after, strict=True):
+        if was != now:
+            if name == "replicas":
+                was, now = set(was) - set(now), set(now) - set(was)
+            parts.append(f"{name} {was} became {now}")
+    return "; ".join(parts)
+
+
 # --- Judging answers ----------------------------------------------------------------------------
 
 
@@ -725,6 +737,13 @@ async def _exchange(
         watched.append(parsed["replica"])
     watched = [r for r in watched if 0 < r < 2**63]
     check = bool(check_db) and tally.sent % check_db == 0
+    if check:
+        # What earlier answered messages queued for after their commit (a transition, a
+        # validation, run in the writer's thread where Celery runs in-process) is done
+        # before the picture is taken: only this message is judged.
+        from compute.dispatch import writer
+
+        await writer.get().settled()
     before = await sync_to_async(fingerprint)(watched) if check else None
     # As a server hands frames over; send_to() refuses empty ones, which are legal frames.
     if text is not None:
@@ -810,5 +829,5 @@ async def _exchange(
     if check and refused:
         after = await sync_to_async(fingerprint)(watched)
         if after != before:
-            tally.fail(f"a refused message changed the database {where}")
+            tally.fail(f"a refused message changed the database {where}: {changes(before, after)}")
     return closed

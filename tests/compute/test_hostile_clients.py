@@ -53,8 +53,11 @@ def _engine_in_process(settings):
     attack against a real Celery worker."""
     from socialgrid.celery import app
 
+    # Celery reads the Django setting until its own value is set: read what it was before
+    # either changes, or every later test in the process would run its tasks in-process.
+    was = app.conf.task_always_eager
     settings.CELERY_TASK_ALWAYS_EAGER = True
-    was, app.conf.task_always_eager = app.conf.task_always_eager, True
+    app.conf.task_always_eager = True
     yield
     app.conf.task_always_eager = was
 
