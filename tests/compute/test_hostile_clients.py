@@ -51,15 +51,10 @@ def _engine_in_process(settings):
     """Validation and assimilation run eagerly at both test levels, PostgreSQL included: no
     worker reads the broker here. tests/integration/test_hostile_clients.py runs the same
     attack against a real Celery worker."""
-    from socialgrid.celery import app
-
-    # Celery reads the Django setting until its own value is set: read what it was before
-    # either changes, or every later test in the process would run its tasks in-process.
-    was = app.conf.task_always_eager
+    # Celery reads this Django setting each time (socialgrid/celery.py configures it from
+    # the settings), and the settings fixture puts it back afterwards: setting Celery's own
+    # value instead would outlive the test.
     settings.CELERY_TASK_ALWAYS_EAGER = True
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = was
 
 
 UNSOLICITED = {"credit", "cancel", "notice", "membership"}
