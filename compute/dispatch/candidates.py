@@ -5,6 +5,14 @@ Popping is per app and for all of the flush's requests together; what the reques
 take goes back to the cache after the flush commits (everything popped goes back if it
 fails). An app's cache that runs dry is refilled from the database at once, and a request
 left short pops again, a few rounds at most per app and flush.
+
+A cache can also hold work and none of it for the host asking: the other replicas of work
+units the host already computes, which wait for a second host. A lone volunteer (or a few,
+on a project with a long queue) would then meet the same untakeable entries at the head of
+the cache on every request, and never the work behind them. A request left short after
+passing such entries looks in the database instead, for unsent replicas of work units its
+host and user hold none of (BOINC's feeder answers the same starvation by evicting entries
+that many requests found infeasible).
 """
 
 from __future__ import annotations
@@ -41,6 +49,20 @@ FROM compute_replica
 WHERE workunit_id {wus} AND (host_id {hosts} OR user_id {users})
 """
 
+# Unsent replicas of an app that a host and its user hold no replica of the work unit of,
+# in the feeder's scan order; those popped by this flush already are left out.
+FOR_HOST = f"""
+SELECT r.id, r.workunit_id, r.ordinal, w.priority
+FROM compute_replica r JOIN compute_workunit w ON w.id = r.workunit_id
+WHERE r.app_id = %s AND r.server_state = '{ServerState.UNSENT.value}' {{seen}}
+  AND w.error_mask = 0 AND w.canonical_replica_id IS NULL {{hr}}
+  AND NOT EXISTS (
+    SELECT 1 FROM compute_replica h
+    WHERE h.workunit_id = r.workunit_id AND (h.host_id = %s OR h.user_id = %s)
+  )
+ORDER BY r.id LIMIT %s
+"""
+
 
 @dataclass(slots=True)
 class WorkUnitRow:
@@ -68,6 +90,7 @@ class Candidates:
         self.held_by_host: set[tuple[int, int]] = set()
         self.held_by_user: set[tuple[int, int]] = set()
         self.classed: set[int] = set()  # work units given a platform class in this flush
+        self.looked: set[tuple[int, int]] = set()  # (app, host) looked up in the database
         self.failed = False  # the cache failed: requests left empty get an error, not "no work"
 
     # --- popping ------------------------------------------------------------------------------
@@ -111,6 +134,35 @@ class Candidates:
         self.pools[app_id] = deque(sorted([*pool, *entries]) if pool else entries)
         return entries
 
+    def _look_up(self, app: AppInfo, host: HostRef, n: int) -> bool:
+        """Add unsent replicas this host may take straight from the database (once per app
+        and host in a flush); returns whether any were found."""
+        if self.failed or (app.id, host.id) in self.looked:
+            return False
+        self.looked.add((app.id, host.id))
+        sql = self.sql
+        seen, seen_params = ("", [])
+        if self.seen:
+            ids, seen_params = sql.ids(sorted(self.seen))
+            seen = f"AND NOT (r.id {ids})"
+        hr, hr_params = ("", [])
+        if app.homogeneous_redundancy:
+            hr, hr_params = "AND w.hr_class IN ('', %s)", [host.platform_class]
+        rows = sql.execute(
+            sql.format(FOR_HOST, seen=seen, hr=hr),
+            [app.id, *seen_params, *hr_params, host.id, host.user_id, n + OVERFETCH],
+        )
+        entries = [
+            feeder.Entry(feeder.score(prio, wu, ordinal), rid, wu)
+            for rid, wu, ordinal, prio in rows
+        ]
+        self.seen.update(e.replica_id for e in entries)
+        self.popped.setdefault(app.id, []).extend(entries)
+        pool = self.pools.get(app.id) or deque()
+        self.pools[app.id] = deque(sorted([*pool, *entries]))
+        self._load(entries)
+        return bool(entries)
+
     def _load(self, entries: list[feeder.Entry]) -> None:
         if not entries:
             return
@@ -145,6 +197,7 @@ class Candidates:
         """Up to ``n`` (replica, work unit) pairs of ``app`` this host may take, in the
         cache's order."""
         got: list[tuple[int, int]] = []
+        starved = False  # the cache held work, but none for this host
         while True:
             pool = self.pools.get(app.id) or deque()
             passed: list[feeder.Entry] = []  # left for other hosts, in order
@@ -160,7 +213,12 @@ class Candidates:
                 got.append((entry.replica_id, entry.workunit_id))
             pool.extendleft(reversed(passed))
             self.pools[app.id] = pool
-            if len(got) >= n or not self._more(app, n - len(got)):
+            starved = starved or bool(passed)
+            if len(got) >= n:
+                return got
+            if self._more(app, n - len(got)):
+                continue
+            if not starved or not self._look_up(app, host, n - len(got)):
                 return got
 
     def _may_take(self, app: AppInfo, host: HostRef, wu_id: int, wu: WorkUnitRow) -> bool:

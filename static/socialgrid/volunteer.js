@@ -14,6 +14,7 @@
 // data-keep-computing (sign up, sign in) do the same for this project while it computes.
 import { VolunteerClient } from "./worker/client.js";
 import { browserStorage, defaultCores } from "./worker/environment.js";
+import { loadDone, loadIdentity } from "./worker/storage.js";
 
 const SETTINGS_KEY = "socialgrid.settings";
 const START_KEY = "socialgrid.startOn"; // sessionStorage: the project an offer switched to
@@ -180,6 +181,8 @@ export function bindVolunteer(root, { env, storage = browserStorage(), session =
   }
   show("cores", String(settings.cores));
   show("cpu", String(settings.cpu));
+  // What this browser's host has done so far, before Start (the count outlives a reload).
+  show("done", String(loadDone(storage, loadIdentity(storage).host)));
 
   const actions = {
     start: () => client.start(),

@@ -233,6 +233,51 @@ def test_stale_entries_from_another_process_do_not_starve_a_host(project, host_f
     assert len(lease_replicas(host_factory(project, cores=2), 4)) == 4
 
 
+def lease_all(host, want):
+    leased = []
+    while got := lease_replicas(host, want):
+        leased += got
+    return leased
+
+
+@pytest.mark.parametrize("want", [1, 4])
+def test_a_lone_host_is_not_starved_by_the_partners_of_its_own_work_units(
+    project, host_factory, settings, want
+):
+    """The cache's head fills with the second replicas of the work units the host computes,
+    which only another host may take; the host still gets every other unsent work unit."""
+    settings.COMPUTE = {**settings.COMPUTE, "PREFETCH_PER_CORE": 1000}
+    submit(project, n=200)
+    host = host_factory(project, cores=1)
+    leased = lease_all(host, want)
+    assert sorted(a.workunit_id for a in leased) == sorted(
+        WorkUnit.objects.values_list("id", flat=True)
+    )
+    # A later batch, priority first, behind the partners the feeder queued.
+    second = submit(project, n=40, priority=5)
+    feeder.refill_all()
+    leased = lease_all(host, want)
+    assert {a.workunit_id for a in leased} == set(second.workunits.values_list("id", flat=True))
+    assert Replica.objects.filter(server_state=ServerState.UNSENT).count() == 240
+
+
+def test_a_host_that_holds_everything_in_the_cache_gets_nothing_twice(
+    project, host_factory, user_factory, settings
+):
+    """Looking past the cache keeps the rules: no second replica of a work unit for the host,
+    nor for another host of its user."""
+    settings.COMPUTE = {**settings.COMPUTE, "PREFETCH_PER_CORE": 1000}
+    submit(project, n=60)
+    user = user_factory()
+    first = host_factory(project, cores=1, user=user)
+    assert len(lease_all(first, 2)) == 60
+    second = host_factory(project, cores=1, user=user)
+    assert lease_replicas(second, 2) == []
+    other = host_factory(project, cores=1)
+    assert len(lease_all(other, 2)) == 60
+    assert not Replica.objects.filter(server_state=ServerState.UNSENT).exists()
+
+
 class FailingCache(feeder.LocalReadyQueue):
     """The dispatch cache as Redis behaves when it goes away mid-request: once ``down``, every
     call raises redis-py's connection error."""

@@ -199,6 +199,40 @@ describe("tasks", () => {
     assert.equal(s.client.book.get(1), undefined);
   });
 
+  test("the count of results done outlives a reload, for the same host only", async () => {
+    const storage = new MemoryStorage();
+    const first = setup({ storage });
+    let socket = await connected(first);
+    socket.deliver({ type: "assign", tasks: [makeTask(1), makeTask(2)], retry_after: 5 });
+    workerOf(first.workers, 1).reply({ result: "one", cpu_time: 1 });
+    workerOf(first.workers, 2).reply({ result: "two", cpu_time: 1 });
+    socket.deliver({ type: "ack", of: "result", replica: 1, deadline: null });
+    socket.deliver({ type: "ack", of: "result", replica: 2, deadline: null });
+    assert.equal(first.client.done, 2);
+
+    const reloaded = setup({ storage });
+    socket = await connected(reloaded);
+    assert.equal(reloaded.client.done, 2);
+    assert.equal(reloaded.events.filter((e) => e.type === "stats").at(-1).done, 2);
+    socket.deliver({ type: "assign", tasks: [makeTask(3)], retry_after: 5 });
+    workerOf(reloaded.workers, 3).reply({ result: "three", cpu_time: 1 });
+    socket.deliver({ type: "ack", of: "result", replica: 3, deadline: null });
+    assert.equal(reloaded.client.done, 3);
+
+    // Another identity (the server made a new host): its own count, from zero.
+    const other = setup({ storage });
+    await connected(other, { host: "0b7c0a5e-0000-4000-8000-000000000002" });
+    assert.equal(other.client.done, 0);
+  });
+
+  test("a damaged stored count starts from zero", async () => {
+    const storage = new MemoryStorage();
+    storage.setItem("socialgrid.done", "{not json");
+    const s = setup({ storage });
+    await connected(s);
+    assert.equal(s.client.done, 0);
+  });
+
   test("a kernel error is reported as an error and its ack does not count as done", async () => {
     const s = setup();
     const socket = await connected(s);

@@ -264,6 +264,14 @@ def test_start_computes_the_tiles_and_shows_the_figures(page):
     assert hello["capabilities"]["platform"] == "blink-x86_64"
     assert hello["capabilities"]["benchmark_fpops"] > 0
     assert page.evaluate("localStorage.getItem('socialgrid.host')") == HOST
+    # A reload keeps what this browser's host has done, before and after Start.
+    page.reload()
+    assert shown(page, "done") == str(len(TILES))
+    page.click("[data-action=start]")
+    page.wait_for_function(
+        "['running', 'waiting'].includes(document.querySelector('[data-volunteer]').dataset.state)"
+    )
+    assert shown(page, "done") == str(len(TILES))
 
 
 @pytest.mark.parametrize("page", [SLOW_TILES], indirect=True, ids=["slow"])

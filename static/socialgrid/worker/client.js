@@ -22,7 +22,7 @@ import { Connection } from "./connection.js";
 import { browserEnvironment } from "./environment.js";
 import { WorkerPool } from "./pool.js";
 import { RequestPacer, tasksWanted } from "./requests.js";
-import { loadIdentity, PendingResults, saveIdentity } from "./storage.js";
+import { addDone, loadDone, loadIdentity, PendingResults, saveIdentity } from "./storage.js";
 import { fitOutcome, TaskBook } from "./tasks.js";
 import { clampShare } from "./throttle.js";
 
@@ -66,7 +66,8 @@ export class VolunteerClient extends EventTarget {
     this.requests = new RequestPacer();
     this.lastSentAt = 0;
     this.ticker = null;
-    this.done = 0;
+    this.host = null; // the identity the server welcomed
+    this.done = 0; // results of this host acknowledged, on this page and before it
     this.credit = 0;
     this.dry = false; // the last answer to a request held no task, and none is held
     this.pauseWhenHidden = pauseWhenHidden;
@@ -178,6 +179,9 @@ export class VolunteerClient extends EventTarget {
     this.retryAt = null;
     this.connection.settled();
     saveIdentity(this.env.storage, welcome.host, welcome.host_token);
+    this.host = welcome.host;
+    this.done = loadDone(this.env.storage, welcome.host);
+    this.emitStats();
     this.limits = { ...DEFAULT_LIMITS, ...welcome.limits };
     this.requests.reset();
     const { added, resend, dropped } = this.book.resume(welcome.resume || []);
@@ -225,7 +229,7 @@ export class VolunteerClient extends EventTarget {
     }
     if (record.state !== "finished") return;
     this.book.remove(ack.replica);
-    if (ack.of === "result") this.done += 1;
+    if (ack.of === "result") this.done = addDone(this.env.storage, this.host);
     this.taskEvent("removed", record);
     this.pump();
     this.stopWhenFinished();
