@@ -9,7 +9,9 @@ and Redis database, ONE web process, ``--workers`` Celery workers (0 or 1) and C
 each started with the Procfile's command; one active project and no work. Client processes (this
 module run as ``python -m bench.idle_connections client ...``) open their share of the
 connections at ``--rate`` per second in all; each says hello as an anonymous host and then
-sends a heartbeat every ``welcome.limits.heartbeat_seconds``, never a request. The ASGI
+answers the server's WebSocket pings (every ``PROTOCOL_PING_SECONDS``, as the Procfile's web
+command sends them) and sends a heartbeat every ``welcome.limits.heartbeat_seconds``, never a
+request. A keep-alive is either: a ping answered or a heartbeat answered. The ASGI
 process's VmRSS is read before the first connection (after a short warm-up) and at the end
 of a ``--steady`` window once every connection is welcomed; its VmHWM, and the CPU of every
 process over the window, are read too. Logs, table.txt and results.json go to
@@ -22,6 +24,9 @@ a welcome naming the same heartbeat interval and a heartbeat with a heartbeat fr
 with the Procfile's web command, the application being the only thing changed. Its CPU per
 heartbeat over a window as long is what the ASGI server and the kernel cost for one, before
 any of socialgrid's code runs: the row the figure above is measured against.
+
+The window is as long as the heartbeat interval unless ``--steady`` says otherwise, so that each
+connection's heartbeat falls into it once, beside the pings of the interval.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import Frame, Opcode
 
 from bench.harness import metrics
 from bench.harness.deployment import PYTHON, Config, Deployment, DeploymentError, Managed
@@ -52,7 +58,7 @@ from compute.protocol import HEARTBEAT, heartbeat_frame
 
 PROJECT_SLUG = "idle"
 TARGET_KIB = 50.0  # the target: <= 50 KiB of RSS per idle connection
-TARGET_HEARTBEAT_MS = 0.1  # the target: <= 0.1 ms of CPU per heartbeat answered
+TARGET_HEARTBEAT_MS = 0.1  # the target: <= 0.1 ms of CPU per keep-alive (ping or heartbeat)
 # What a deployment runs: their CPU in the window, per heartbeat, is the server's cost of one.
 SERVER_ROLES = ("asgi", "worker", "beat", "postgresql", "redis")
 CONNECTIONS_PER_CLIENT = 2500  # the default number of client processes follows from this
@@ -76,10 +82,12 @@ ITEMS = (
     "cpu model", "cores", "versions", "load average before", "load average after",
     "CPUs busy in the window",
     "requested", "welcomed", "failed", "time to connect all", "welcome latency p50",
-    "welcome latency p99", "heartbeats in the window", "server log errors",
+    "welcome latency p99", "heartbeats in the window", "pings in the window",
+    "server log errors",
     "server errors at close",
     "RSS before", "RSS after", "KiB per connection", "peak RSS", "RSS in the window",
-    "idle CPU", "CPU per heartbeat", "CPU while connecting", "open files limit",
+    "idle CPU", "CPU per keep-alive", "CPU per idle connection", "CPU while connecting",
+    "open files limit",
     "socialgrid / floor",
     "redis memory before", "redis memory after", "postgresql memory before",
     "postgresql memory after", "status",
@@ -104,6 +112,7 @@ class Tally:
     dropped: int = 0  # closed or lost after the welcome, before the client stopped
     heartbeats_sent: int = 0
     heartbeats_answered: int = 0
+    pings_answered: int = 0  # the server's WebSocket pings (the library sends the pong)
     heartbeat_seconds: float | None = None
     unexpected: dict[str, int] = field(default_factory=dict)
     first_attempt: float | None = None
@@ -143,7 +152,19 @@ def hello(project: str) -> dict[str, Any]:
     return hello_message(project)
 
 
-def open_socket(url: str) -> connect:
+class KeptAlive(ClientConnection):
+    """A client connection counting the server's pings into ``tally`` (the library answers
+    each with a pong, as a browser's network stack does)."""
+
+    tally: Tally | None = None
+
+    def process_event(self, event: Any) -> None:
+        if isinstance(event, Frame) and event.opcode is Opcode.PING and self.tally is not None:
+            self.tally.pings_answered += 1
+        super().process_event(event)
+
+
+def open_socket(url: str, tally: Tally | None = None) -> connect:
     """As a browser: the Origin of the server's own pages, no compression, and no pings of
     its own (it answers the server's)."""
     return connect(
@@ -156,6 +177,7 @@ def open_socket(url: str) -> connect:
         close_timeout=CLOSE_TIMEOUT,
         ping_interval=None,
         max_size=2**20,
+        create_connection=type("KeptAlive", (KeptAlive,), {"tally": tally}),
     )
 
 
@@ -188,7 +210,7 @@ async def idle_connection(url: str, project: str, tally: Tally, pending: asyncio
             pending.release()
 
     try:
-        async with open_socket(url) as ws:
+        async with open_socket(url, tally) as ws:
             try:
                 welcome = await say_hello(ws, project)
             finally:
@@ -306,7 +328,7 @@ def client_main(argv: list[str]) -> int:
     print(
         f"{tally.welcomed}/{tally.requested} welcomed, {tally.failed} failed, "
         f"{tally.dropped} dropped, {tally.heartbeats_sent} heartbeats sent, "
-        f"{tally.heartbeats_answered} answered",
+        f"{tally.heartbeats_answered} answered, {tally.pings_answered} pings answered",
         file=sys.stderr,
     )
     return 0
@@ -333,7 +355,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default=200,
         help="connections waiting for their welcome at any time, all client processes together",
     )
-    p.add_argument("--steady", type=float, default=20.0, help="seconds measured once all are in")
+    p.add_argument(
+        "--steady",
+        type=float,
+        default=0.0,
+        help="seconds measured once all are in (0: the heartbeat interval in force)",
+    )
     p.add_argument("--warmup", type=int, default=20, help="connections opened and closed first")
     p.add_argument("--workers", type=int, choices=[0, 1], default=1, help="Celery workers")
     p.add_argument(
@@ -364,7 +391,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         problems.append("--connections must be at least 1")
     if args.processes < 1:
         problems.append("--processes must be at least 1")
-    if args.rate <= 0 or args.steady <= 0 or args.pending < 1:
+    if args.rate <= 0 or args.steady < 0 or args.pending < 1:
         problems.append("--rate and --steady must be > 0, --pending at least 1")
     if args.warmup < 0 or args.connect_timeout < 0:
         problems.append("--warmup and --connect-timeout must be >= 0")
@@ -636,6 +663,7 @@ def steady_window(
         "heartbeats_sent": total(last, "heartbeats_sent") - total(first, "heartbeats_sent"),
         "heartbeats_answered": total(last, "heartbeats_answered")
         - total(first, "heartbeats_answered"),
+        "pings_answered": total(last, "pings_answered") - total(first, "pings_answered"),
         "dropped_in_window": total(last, "dropped") - total(first, "dropped"),
     }
 
@@ -680,6 +708,8 @@ def measure_floor(dep: Deployment, args: argparse.Namespace) -> dict[str, Any]:
     finally:
         dep.stop(roles=["floor-clients", "floor"], timeout=CLIENT_STOP_TIMEOUT)
     answered = total(last, "heartbeats_answered") - total(first, "heartbeats_answered")
+    pings = total(last, "pings_answered") - total(first, "pings_answered")
+    kept = answered + pings
     cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
     return {
         "why": "",
@@ -687,9 +717,10 @@ def measure_floor(dep: Deployment, args: argparse.Namespace) -> dict[str, Any]:
         "welcomed": welcomed,
         "window_s": wall,
         "heartbeats_answered": answered,
+        "pings_answered": pings,
         "cpu_s": cpu,
         "cpu_percent": 100.0 * cpu / wall if cpu is not None else None,
-        "cpu_per_heartbeat_ms": 1000.0 * cpu / answered if cpu is not None and answered else None,
+        "cpu_per_keepalive_ms": 1000.0 * cpu / kept if cpu is not None and kept else None,
     }
 
 
@@ -724,6 +755,10 @@ def execute(args: argparse.Namespace, run_dir: Path) -> dict[str, Any]:
         print("preparing: database, migrations, Redis ...", file=sys.stderr, flush=True)
         dep.prepare()
         setup_django(dep.env())
+        if not args.steady:
+            from django.conf import settings
+
+            args.steady = settings.PROTOCOL["HEARTBEAT_SECONDS"]
         slug = create_project()
         data["machine"].update(service_versions(config))
         print(f"starting 1 ASGI, {args.workers} worker(s), beat ...", file=sys.stderr)
@@ -758,7 +793,8 @@ def summarise(data: dict[str, Any]) -> dict[str, Any]:
     before, after = data["rss_before_kib"], data["rss_after_kib"]
     per = (after - before) / welcomed if before and after and welcomed else None
     usage = {u["role"]: u for u in window.get("usage", [])}
-    answered = window.get("heartbeats_answered")
+    # A keep-alive: a heartbeat answered, or a ping of the server's answered by the client.
+    answered = (window.get("heartbeats_answered") or 0) + (window.get("pings_answered") or 0)
     asgi_cpu_s = usage.get("asgi", {}).get("cpu_s")
     server_cpu_s = sum(u["cpu_s"] for u in window.get("usage", []) if u["role"] in SERVER_ROLES)
     # Never welcomed, dropped after the welcome, or still waiting for a welcome at the end.
@@ -810,6 +846,8 @@ def summarise(data: dict[str, Any]) -> dict[str, Any]:
             "welcome_p99_ms": percentile(welcome_ms, 99),
             "heartbeats_sent_window": window.get("heartbeats_sent"),
             "heartbeats_answered_window": window.get("heartbeats_answered"),
+            "pings_answered_window": window.get("pings_answered"),
+            "pings_answered": total(final, "pings_answered"),
             "heartbeats_sent": total(final, "heartbeats_sent"),
             "heartbeats_answered": total(final, "heartbeats_answered"),
             "unexpected": unexpected,
@@ -831,13 +869,20 @@ def summarise(data: dict[str, Any]) -> dict[str, Any]:
             "rss_window_max_kib": window.get("rss_max_kib"),
             "idle_cpu_percent": usage.get("asgi", {}).get("cpu_percent"),
             "idle_cpu_s": asgi_cpu_s,
-            # Idle CPU in the window per heartbeat answered in it: what one heartbeat costs
-            # the process (uvicorn's pings and the periodic host touch ride along).
-            "cpu_per_heartbeat_ms": (
+            # Idle CPU in the window per keep-alive in it (pings and heartbeats answered):
+            # what keeping a connection alive costs the process (the periodic host touch
+            # rides along).
+            "cpu_per_keepalive_ms": (
                 1000.0 * asgi_cpu_s / answered if asgi_cpu_s is not None and answered else None
             ),
-            "heartbeat_target_ms": TARGET_HEARTBEAT_MS,
-            "server_cpu_per_heartbeat_ms": (1000.0 * server_cpu_s / answered if answered else None),
+            "keepalive_target_ms": TARGET_HEARTBEAT_MS,
+            "server_cpu_per_keepalive_ms": (1000.0 * server_cpu_s / answered if answered else None),
+            # Idle CPU per connection and second, and what 100,000 idle browsers would take.
+            "cpu_us_per_connection_s": (
+                1e6 * asgi_cpu_s / welcomed / window["wall_s"]
+                if asgi_cpu_s is not None and welcomed and window.get("wall_s")
+                else None
+            ),
             "connect_cpu_percent": (
                 100.0 * data["connect_cpu_s"] / data["connect_wall_s"]
                 if data["connect_wall_s"]
@@ -866,7 +911,7 @@ def _floor_summary(
     if floor is None:
         return None
     ours = 1000.0 * asgi_cpu_s / answered if asgi_cpu_s is not None and answered else None
-    base = floor.get("cpu_per_heartbeat_ms")
+    base = floor.get("cpu_per_keepalive_ms")
     return {**floor, "ratio": ours / base if ours is not None and base else None}
 
 
@@ -881,8 +926,10 @@ def _parameter_rows(p: dict[str, Any]) -> list[Row]:
     s = "parameters"
     settings = ", ".join(f"{k}={v}" for k, v in sorted(p["settings"].items())) or "none"
     heartbeat = fmt(p["heartbeat_s"], 0, " s")
+    ping = p["settings"].get("PROTOCOL_PING_SECONDS", "30")
     return [
-        (s, "connections", f"{p['connections']:,}", "anonymous hosts: hello, then heartbeats"),
+        (s, "connections", f"{p['connections']:,}",
+         "anonymous hosts: hello, then heartbeats, answering the server's pings"),
         (s, "client processes", str(p["processes"]), "asyncio + websockets, no compression"),
         (s, "connect rate", f"{p['rate']:g}/s", "all client processes together"),
         (s, "pending welcomes", f"{p['pending']:,}",
@@ -893,8 +940,8 @@ def _parameter_rows(p: dict[str, Any]) -> list[Row]:
         (s, "Celery workers", str(p["workers"]), "the Procfile's worker command, + 1 beat"),
         (s, "settings", "", settings),
         (s, "heartbeat / idle close", heartbeat,
-         f"welcome.limits.heartbeat_seconds; the server closes after {p['idle_close_s']:g} s "
-         "of silence"),
+         f"welcome.limits.heartbeat_seconds; the server pings every {ping} s and closes after "
+         f"{p['idle_close_s']:g} s of silence"),
     ]  # fmt: skip
 
 
@@ -945,6 +992,8 @@ def _connection_rows(c: dict[str, Any]) -> list[Row]:
         (s, "heartbeats in the window", fmt(c["heartbeats_answered_window"], 0),
          f"answered, of {fmt(c['heartbeats_sent_window'], 0)} sent; other messages received: "
          f"{unexpected}"),
+        (s, "pings in the window", fmt(c["pings_answered_window"], 0),
+         "the server's WebSocket pings, each answered with a pong by the client's library"),
         (s, "server log errors", f"{c['server_log_errors']:,}",
          "ERROR lines in the ASGI log, start -> end of the window"
          + (f"; commonest: {c['server_log_error']}" if c["server_log_error"] else "")),
@@ -958,10 +1007,12 @@ def _asgi_rows(a: dict[str, Any], window: float | None) -> list[Row]:
     s = "ASGI process"
     per = a["kib_per_connection"]
     verdict = "n/a" if per is None else ("within" if a["within_target"] else "ABOVE")
-    beat = a["cpu_per_heartbeat_ms"]
+    beat = a["cpu_per_keepalive_ms"]
     hb_verdict = (
-        "n/a" if beat is None else ("within" if beat <= a["heartbeat_target_ms"] else "ABOVE")
+        "n/a" if beat is None else ("within" if beat <= a["keepalive_target_ms"] else "ABOVE")
     )
+    per_s = a["cpu_us_per_connection_s"]
+    cores_100k = per_s * 100_000 / 1e6 if per_s is not None else None
     return [
         (s, "RSS before", _mib(a["rss_before_kib"]),
          f"VmRSS of {a['name']} (pid {a['pid']}) after the warm-up, no connection open"),
@@ -974,10 +1025,13 @@ def _asgi_rows(a: dict[str, Any], window: float | None) -> list[Row]:
          f"highest VmRSS sampled each second; lowest {_mib(a['rss_window_min_kib'])}"),
         (s, "idle CPU", fmt(a["idle_cpu_percent"], 1, " %"),
          f"over the {fmt(window, 1, ' s')} window; 100 % = one core"),
-        (s, "CPU per heartbeat", fmt(a["cpu_per_heartbeat_ms"], 3, " ms"),
-         f"idle CPU s in the window / heartbeats answered in it; {hb_verdict} the target of "
-         f"{a['heartbeat_target_ms']:g} ms; the whole server (ASGI, workers, beat, "
-         f"PostgreSQL, Redis) {fmt(a['server_cpu_per_heartbeat_ms'], 3, ' ms')}"),
+        (s, "CPU per keep-alive", fmt(a["cpu_per_keepalive_ms"], 3, " ms"),
+         f"idle CPU s in the window / (pings + heartbeats answered in it); {hb_verdict} the "
+         f"target of {a['keepalive_target_ms']:g} ms; the whole server (ASGI, workers, beat, "
+         f"PostgreSQL, Redis) {fmt(a['server_cpu_per_keepalive_ms'], 3, ' ms')}"),
+        (s, "CPU per idle connection", fmt(per_s, 2, " µs/s"),
+         f"idle CPU in the window / connections / seconds: {fmt(cores_100k, 2)} cores for "
+         "100,000 idle browsers"),
         (s, "CPU while connecting", fmt(a["connect_cpu_percent"], 1, " %"),
          "clients started -> every connection welcomed or failed"),
         (s, "open files limit", fmt(a["open_files_limit"], 0), "RLIMIT_NOFILE of the process"),
@@ -991,12 +1045,13 @@ def _floor_rows(f: dict[str, Any] | None) -> list[Row]:
     if f["why"]:
         return [(s, "bare endpoint", "n/a", f["why"])]
     return [
-        (s, "CPU per heartbeat", fmt(f["cpu_per_heartbeat_ms"], 3, " ms"),
+        (s, "CPU per keep-alive", fmt(f["cpu_per_keepalive_ms"], 3, " ms"),
          f"{f['app']} under the Procfile's web command, the same clients: "
-         f"{f['welcomed']:,} connections, {f['heartbeats_answered']:,} heartbeats in "
-         f"{f['window_s']:.1f} s, {fmt(f['cpu_percent'], 1, ' %')} CPU"),
+         f"{f['welcomed']:,} connections, {f['heartbeats_answered']:,} heartbeats and "
+         f"{f['pings_answered']:,} pings in {f['window_s']:.1f} s, "
+         f"{fmt(f['cpu_percent'], 1, ' %')} CPU"),
         (s, "socialgrid / floor", fmt(f["ratio"], 2, "x"),
-         "the ASGI process's CPU per heartbeat above, against the bare endpoint's"),
+         "the ASGI process's CPU per keep-alive above, against the bare endpoint's"),
     ]  # fmt: skip
 
 

@@ -437,8 +437,16 @@ PROTOCOL = {
     "MAX_MESSAGE_BYTES": envint("PROTOCOL_MAX_MESSAGE_BYTES", 1024 * 1024 + 4096, minimum=1024),
     "MESSAGES_PER_SECOND": envfloat("PROTOCOL_MESSAGES_PER_SECOND", 20.0),
     "MAX_VIOLATIONS": envint("PROTOCOL_MAX_VIOLATIONS", 20, minimum=1),
-    "IDLE_SECONDS": envfloat("PROTOCOL_IDLE_SECONDS", 120.0),
-    "HEARTBEAT_SECONDS": envfloat("PROTOCOL_HEARTBEAT_SECONDS", 30.0),
+    # Liveness is the WebSocket's own ping, sent by the server every PING_SECONDS (uvicorn's
+    # --ws-ping-interval and --ws-ping-timeout in the Procfile; runplatform passes the same)
+    # and answered by the peer's WebSocket stack; a peer that does not answer in as long is
+    # closed. The protocol's heartbeat is then only the client's sign of life: a client says
+    # something at least every HEARTBEAT_SECONDS, and a socket silent for IDLE_SECONDS is
+    # closed (4408): a page frozen by its browser answers pings but holds its socket for
+    # nothing.
+    "PING_SECONDS": envfloat("PROTOCOL_PING_SECONDS", 30.0),
+    "IDLE_SECONDS": envfloat("PROTOCOL_IDLE_SECONDS", 900.0),
+    "HEARTBEAT_SECONDS": envfloat("PROTOCOL_HEARTBEAT_SECONDS", 300.0),
     "RETRY_AFTER_SECONDS": envfloat("PROTOCOL_RETRY_AFTER_SECONDS", 20.0),
 }
 

@@ -30,8 +30,9 @@ def test_every_idle_connection_is_welcomed_and_measured_and_nothing_is_left(serv
         sys.executable, "-m", "bench.idle_connections",
         "--connections", str(CONNECTIONS), "--processes", "2", "--rate", "200",
         "--steady", "4", "--warmup", "5", "--workers", "0",
-        # Heartbeats every second, so that the short window sees them answered.
-        "--setting", "PROTOCOL_HEARTBEAT_SECONDS=1",
+        # Heartbeats and the server's pings every second, so that the short window sees
+        # them answered.
+        "--setting", "PROTOCOL_HEARTBEAT_SECONDS=1", "--setting", "PROTOCOL_PING_SECONDS=1",
         "--database-url", database, "--redis-url", redis, "--out", str(tmp_path),
     ]  # fmt: skip
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=180)
@@ -49,6 +50,9 @@ def test_every_idle_connection_is_welcomed_and_measured_and_nothing_is_left(serv
     # Every connection heartbeats about once a second through a 4 s window.
     assert c["heartbeats_answered_window"] >= CONNECTIONS
     assert c["heartbeats_answered"] >= c["heartbeats_answered_window"]
+    # And answers the server's WebSocket ping about once a second too.
+    assert c["pings_answered_window"] >= CONNECTIONS
+    assert c["pings_answered"] >= c["pings_answered_window"]
     assert c["unexpected"] == {}
     assert summary["parameters"]["heartbeat_s"] == 1
 
@@ -64,24 +68,30 @@ def test_every_idle_connection_is_welcomed_and_measured_and_nothing_is_left(serv
     )
     assert a["idle_cpu_percent"] is not None
     assert a["idle_cpu_percent"] >= 0
-    # What one heartbeat costs the process: its CPU in the window per heartbeat answered.
-    assert a["heartbeat_target_ms"] == 0.1
-    assert a["cpu_per_heartbeat_ms"] == pytest.approx(
-        1000 * a["idle_cpu_s"] / c["heartbeats_answered_window"]
+    # What keeping a connection alive costs the process: its CPU in the window per ping or
+    # heartbeat answered in it, and per connection and second.
+    assert a["keepalive_target_ms"] == 0.1
+    kept = c["heartbeats_answered_window"] + c["pings_answered_window"]
+    assert a["cpu_per_keepalive_ms"] == pytest.approx(1000 * a["idle_cpu_s"] / kept)
+    assert a["cpu_per_keepalive_ms"] > 0
+    assert a["server_cpu_per_keepalive_ms"] >= a["cpu_per_keepalive_ms"]
+    assert a["cpu_us_per_connection_s"] == pytest.approx(
+        1e6 * a["idle_cpu_s"] / c["welcomed"] / summary["window_s"]
     )
-    assert a["cpu_per_heartbeat_ms"] > 0
-    assert a["server_cpu_per_heartbeat_ms"] >= a["cpu_per_heartbeat_ms"]
     assert a["open_files_limit"] >= CONNECTIONS
 
     # The floor: a bare endpoint under the same web command took the same connections and
-    # answered their heartbeats, and the process's figure is put against its own.
+    # answered their heartbeats and pings, and the process's figure is put against its own.
     f = summary["floor"]
     assert f["why"] == ""
     assert f["welcomed"] == CONNECTIONS
     assert f["heartbeats_answered"] >= CONNECTIONS
-    assert f["cpu_per_heartbeat_ms"] == pytest.approx(1000 * f["cpu_s"] / f["heartbeats_answered"])
-    assert f["cpu_per_heartbeat_ms"] > 0
-    assert f["ratio"] == pytest.approx(a["cpu_per_heartbeat_ms"] / f["cpu_per_heartbeat_ms"])
+    assert f["pings_answered"] >= CONNECTIONS
+    assert f["cpu_per_keepalive_ms"] == pytest.approx(
+        1000 * f["cpu_s"] / (f["heartbeats_answered"] + f["pings_answered"])
+    )
+    assert f["cpu_per_keepalive_ms"] > 0
+    assert f["ratio"] == pytest.approx(a["cpu_per_keepalive_ms"] / f["cpu_per_keepalive_ms"])
 
     table = (run_dir / "table.txt").read_text()
     assert table.strip() in done.stdout

@@ -97,6 +97,9 @@ class Server:
             ws="websockets-sansio",
             lifespan="off",
             log_level="warning",
+            # As the Procfile's web command and runplatform: the server's keep-alive pings.
+            ws_ping_interval=settings.PROTOCOL["PING_SECONDS"],
+            ws_ping_timeout=settings.PROTOCOL["PING_SECONDS"],
             # uvicorn's own records go to the root logger, where the tests see them.
             log_config=None,
         )
@@ -108,6 +111,10 @@ class Server:
 
     def _up(self) -> bool:
         return self._server.started or self._task.done()
+
+    @property
+    def connections(self) -> int:
+        return len(self._server.server_state.connections)
 
     async def stop(self) -> None:
         if self._task is None or self._task.done():
@@ -438,6 +445,41 @@ async def test_an_idle_volunteer_sends_heartbeats(server, project_factory, setti
     # Nothing to ask for during the retry delay: heartbeats keep the connection alive.
     assert v.sent["heartbeat"] >= 3
     assert v.sent["request"] == 2
+
+
+@pytest.mark.asyncio
+async def test_pings_keep_a_quiet_volunteer_connected_and_drop_one_that_stopped_answering(
+    transactional_db, project_factory, settings
+):
+    """The server's WebSocket pings, answered by the client's WebSocket library, keep a
+    volunteer that says nothing connected; a peer whose network stack stopped answering is
+    closed after one ping interval, quietly (no ERROR record)."""
+    from websockets.asyncio.client import connect
+
+    settings.PROTOCOL = {**settings.PROTOCOL, "PING_SECONDS": 0.3, "IDLE_SECONDS": 60}
+    project, _ = await make_batch(project_factory, [{"x": 1}], quorum=1)
+    served = Server()
+    await served.start()
+    try:
+        origin = origin_for(served.url)
+        hello = {"type": "hello", "v": 1, "project": project.slug, "capabilities": {"cores": 1}}
+        async with connect(served.url, origin=origin, ping_interval=None) as quiet:
+            await quiet.send(json.dumps(hello))
+            assert json.loads(await quiet.recv())["type"] == "welcome"
+            async with connect(served.url, origin=origin, ping_interval=None) as gone:
+                await gone.send(json.dumps(hello))
+                assert json.loads(await gone.recv())["type"] == "welcome"
+                await until(lambda: served.connections == 2, "both connections")
+                # The second peer's machine stops reading: its pongs never come.
+                gone.transport.pause_reading()
+                await until(lambda: served.connections == 1, "the silent peer closed", 10)
+            # Many ping intervals later, the first, which only answered pings, is still open.
+            await asyncio.sleep(2.0)
+            assert served.connections == 1
+            await quiet.send('{"type":"heartbeat"}')
+            assert json.loads(await quiet.recv())["type"] == "heartbeat"
+    finally:
+        await served.stop()
 
 
 @pytest.mark.asyncio

@@ -65,6 +65,8 @@ class Command(BaseCommand):
             port=port,
             lifespan="off",
             timeout_graceful_shutdown=5,
+            ws_ping_interval=settings.PROTOCOL["PING_SECONDS"],
+            ws_ping_timeout=settings.PROTOCOL["PING_SECONDS"],
             log_level="info",
         )
         try:
