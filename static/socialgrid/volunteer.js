@@ -36,7 +36,9 @@ export function controlsFor(state) {
 }
 
 // After this long running with no task computing or queued (results on their way, a request
-// not answered yet), the panel says it waits for the server instead of "Computing".
+// not answered yet), the panel says it waits for the server instead of "Computing"; until
+// then the task that finished last stays listed. Before any task has started it says so at
+// once.
 export const IDLE_AFTER_MS = 1500;
 
 export function statusText(
@@ -202,6 +204,14 @@ export function bindVolunteer(root, { env, storage = browserStorage(), session =
   // that has lasted IDLE_AFTER_MS, so the line never says computing while nothing is.
   let busy = 0;
   let idle = false;
+  // The task list (filled below): items of running tasks, and of finished ones still shown.
+  const list = find("[data-tasks]");
+  const items = new Map();
+  const finished = new Set();
+  function clearFinished() {
+    for (const item of finished) item.remove();
+    finished.clear();
+  }
   let idleTimer = null;
   function checkIdle() {
     const nothing = current.state === "running" && busy === 0;
@@ -223,10 +233,14 @@ export function bindVolunteer(root, { env, storage = browserStorage(), session =
   }
   function renderState() {
     const { state } = current;
+    // A finished task stays listed while the panel still says it computes (see "task" below).
+    if (idle || state !== "running") clearFinished();
+    // Nothing listed (no task has started yet, or the last finished one is gone): not computing.
+    const quiet = idle || items.size + finished.size === 0;
     root.dataset.state = state;
-    if (idle) root.dataset.idle = "";
+    if (quiet) root.dataset.idle = "";
     else delete root.dataset.idle;
-    show("status", statusText(state, { ...current, cores: settings.cores, now: now(), idle }));
+    show("status", statusText(state, { ...current, cores: settings.cores, now: now(), idle: quiet }));
     const offered = controlsFor(state);
     for (const button of root.querySelectorAll("[data-action]")) {
       const how = offered[button.dataset.action];
@@ -272,13 +286,14 @@ export function bindVolunteer(root, { env, storage = browserStorage(), session =
     offers.hidden = false;
   }
 
-  // One list item per running task.
-  const list = find("[data-tasks]");
-  const items = new Map();
+  // One list item per running task. A task that finished stays, full, until the next one
+  // starts or the panel stops saying it computes: between two short tasks, or while the next
+  // is on its way, the line "Computing" is never beside an empty list.
   client.addEventListener("task", (event) => {
     const { action, replica, name, fraction } = event.detail;
     if (!list) return;
     if (action === "started") {
+      clearFinished();
       const item = document.createElement("li");
       item.dataset.replica = String(replica);
       const bar = document.createElement("progress");
@@ -289,10 +304,17 @@ export function bindVolunteer(root, { env, storage = browserStorage(), session =
       items.set(replica, { item, bar });
     } else if (action === "progress" && items.has(replica)) {
       items.get(replica).bar.value = fraction;
-    } else if (["done", "stopped", "removed"].includes(action) && items.has(replica)) {
+    } else if (action === "done" && items.has(replica)) {
+      const { item, bar } = items.get(replica);
+      bar.value = 1;
+      item.dataset.finished = "";
+      items.delete(replica);
+      finished.add(item);
+    } else if (["stopped", "removed"].includes(action) && items.has(replica)) {
       items.get(replica).item.remove();
       items.delete(replica);
     }
+    if (action !== "progress") renderState();
   });
   client.addEventListener("stats", (event) => {
     show("done", String(event.detail.done));

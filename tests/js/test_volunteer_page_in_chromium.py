@@ -251,7 +251,11 @@ def test_start_computes_the_tiles_and_shows_the_figures(page):
     page.click("[data-action=start]")
     wait_state(page, "running")
     cores = page.locator('[data-setting="cores"]').input_value()
-    assert shown(page, "status") == f"Computing on {cores} core{'' if cores == '1' else 's'}"
+    computing = f"Computing on {cores} core{'' if cores == '1' else 's'}"
+    # Once a task has started: before that the line says it waits for the server.
+    page.wait_for_function(
+        f"() => document.querySelector('[data-show=status]').textContent === '{computing}'"
+    )
     assert buttons(page) == {"start": "hidden", "pause": "on", "resume": "hidden", "finish": "on"}
     page.wait_for_function(
         f"document.querySelector('[data-show=done]').textContent === '{len(TILES)}'", timeout=60_000
@@ -416,3 +420,33 @@ def test_running_with_nothing_to_compute_says_it_waits_for_the_server(page):
         timeout=30_000,
     )
     assert not page.evaluate("'idle' in document.querySelector('[data-volunteer]').dataset")
+
+
+# Records every moment the status line says "Computing" beside an empty task list.
+WATCH_CLAIMS = """() => {
+  window.claims = [];
+  const root = document.querySelector('[data-volunteer]');
+  const status = root.querySelector('[data-show=status]');
+  const list = root.querySelector('[data-tasks]');
+  new MutationObserver(() => {
+    if (status.textContent.startsWith('Computing') && list.children.length === 0) {
+      window.claims.push(status.textContent);
+    }
+  }).observe(root, { subtree: true, childList: true, characterData: true });
+}"""
+
+
+@pytest.mark.parametrize("page", [TILES * 3], indirect=True, ids=["short"])
+def test_the_panel_never_says_computing_beside_an_empty_task_list(page):
+    """Short tasks, and a last one after which the server has no more: a finished task stays
+    listed until the next starts or the line stops saying "Computing"."""
+    page, _ = page
+    page.evaluate(WATCH_CLAIMS)
+    page.click("[data-action=start]")
+    page.wait_for_function(
+        f"document.querySelector('[data-show=done]').textContent === '{len(TILES) * 3}'",
+        timeout=60_000,
+    )
+    wait_state(page, "waiting")
+    assert page.evaluate("window.claims") == []
+    assert page.locator("[data-tasks] li").count() == 0
