@@ -197,3 +197,14 @@ def test_projects_with_work_are_those_with_replicas_waiting_to_be_sent(
         ]
     }
     assert client.get("/projects/with-work.json", {"but": project.slug}).json() == {"projects": []}
+
+
+def test_the_panel_says_when_a_result_is_credited(client, project_factory):
+    """Credit waits for the quorum: the panel says so, for the project's own quorum."""
+    replicated = project_factory(slug="twice", min_quorum=2, target_nresults=2)
+    alone = project_factory(slug="once", min_quorum=1, target_nresults=1)
+    text = client.get(replicated.get_absolute_url()).content.decode()
+    assert "Each task is computed by 2 volunteers" in text
+    text = client.get(alone.get_absolute_url()).content.decode()
+    assert "A result is credited once it has been checked." in text
+    assert "Each task is computed by" not in text
