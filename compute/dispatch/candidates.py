@@ -9,10 +9,11 @@ left short pops again, a few rounds at most per app and flush.
 A cache can also hold work and none of it for the host asking: the other replicas of work
 units the host already computes, which wait for a second host. A lone volunteer (or a few,
 on a project with a long queue) would then meet the same untakeable entries at the head of
-the cache on every request, and never the work behind them. A request left short after
-passing such entries looks in the database instead, for unsent replicas of work units its
-host and user hold none of (BOINC's feeder answers the same starvation by evicting entries
-that many requests found infeasible).
+the cache on every request, and never the work behind them; and a cache whose head is
+stale (replicas leased or finished behind its back) costs a request its rounds. A request
+left short after passing or dropping such entries looks in the database instead, for unsent
+replicas of work units its host and user hold none of (BOINC's feeder answers the same
+starvation by evicting entries that many requests found infeasible).
 """
 
 from __future__ import annotations
@@ -197,7 +198,8 @@ class Candidates:
         """Up to ``n`` (replica, work unit) pairs of ``app`` this host may take, in the
         cache's order."""
         got: list[tuple[int, int]] = []
-        starved = False  # the cache held work, but none for this host
+        # The cache held entries, but none this host could take: others' (passed) or stale.
+        starved = False
         while True:
             pool = self.pools.get(app.id) or deque()
             passed: list[feeder.Entry] = []  # left for other hosts, in order
@@ -205,6 +207,7 @@ class Candidates:
                 entry = pool.popleft()
                 wu = self.workunits.get(entry.workunit_id)
                 if wu is None or wu.finished or entry.replica_id not in self.unsent:
+                    starved = True
                     continue  # stale: dropped
                 if not self._may_take(app, host, entry.workunit_id, wu):
                     passed.append(entry)

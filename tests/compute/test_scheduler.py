@@ -261,6 +261,17 @@ def test_a_lone_host_is_not_starved_by_the_partners_of_its_own_work_units(
     assert Replica.objects.filter(server_state=ServerState.UNSENT).count() == 240
 
 
+def test_a_cache_whose_head_is_stale_still_serves_the_work_behind_it(project_factory, host_factory):
+    """More stale entries than a request's rounds pop (replicas leased behind the cache's
+    back): the request still gets the unsent replica, not "no work"."""
+    project = project_factory(min_quorum=1, target_nresults=1)
+    submit(project, n=100)
+    feeder.refill_all()
+    first = list(Replica.objects.order_by("id").values_list("id", flat=True)[:90])
+    Replica.objects.filter(id__in=first).update(server_state=ServerState.OVER, outcome="didnt_need")
+    assert len(lease_replicas(host_factory(project, cores=1), 1)) == 1
+
+
 def test_a_host_that_holds_everything_in_the_cache_gets_nothing_twice(
     project, host_factory, user_factory, settings
 ):
