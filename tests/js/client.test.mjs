@@ -233,6 +233,31 @@ describe("tasks", () => {
     assert.equal(s.client.done, 0);
   });
 
+  test("messages beyond the server's rate wait their turn, in order, and none is lost", async () => {
+    const s = setup();
+    const limits = { ...welcome().limits, messages_per_second: 2 };
+    const socket = await connected(s, { limits });
+    const before = socket.sent.length;
+    for (let i = 0; i < 6; i += 1) s.client.send({ type: "progress", replica: i, lease: LEASE, fraction: 0 });
+    const sent = () => socket.sent.slice(before).filter((m) => m.type === "progress").map((m) => m.replica);
+    // The burst left after the hello and the first request, then one per 1/(0.9 x 2) s.
+    assert.ok(sent().length < 6, `all sent at once: ${sent()}`);
+    s.clock.advance(5_000);
+    assert.deepEqual(sent(), [0, 1, 2, 3, 4, 5]);
+  });
+
+  test("what waits to be sent is dropped with the connection", async () => {
+    const s = setup();
+    const limits = { ...welcome().limits, messages_per_second: 1 };
+    const socket = await connected(s, { limits });
+    const before = socket.sent.length;
+    for (let i = 0; i < 3; i += 1) s.client.send({ type: "progress", replica: i, lease: LEASE, fraction: 0 });
+    socket.drop(1006);
+    s.clock.advance(5_000);
+    assert.ok(socket.sent.slice(before).length < 3);
+    assert.equal(s.client.outbox.length, 0);
+  });
+
   test("a kernel error is reported as an error and its ack does not count as done", async () => {
     const s = setup();
     const socket = await connected(s);

@@ -39,6 +39,7 @@ const DEFAULT_LIMITS = {
   max_message_bytes: 1024 * 1024 + 4096,
   max_in_flight: 2,
   heartbeat_seconds: 30,
+  messages_per_second: 20,
 };
 
 // Server error codes for a replica, by what the client does about them.
@@ -65,6 +66,11 @@ export class VolunteerClient extends EventTarget {
     this.limits = DEFAULT_LIMITS;
     this.requests = new RequestPacer();
     this.lastSentAt = 0;
+    // Messages wait here when sending them now would exceed the server's rate (see send).
+    this.outbox = [];
+    this.outboxTimer = null;
+    this.tokens = 0;
+    this.tokensAt = 0;
     this.ticker = null;
     this.host = null; // the identity the server welcomed
     this.done = 0; // results of this host acknowledged, on this page and before it
@@ -294,6 +300,10 @@ export class VolunteerClient extends EventTarget {
   // --- the connection ---------------------------------------------------------------------
 
   sendHello() {
+    // A new socket: the server's bucket for it starts full.
+    this.clearOutbox();
+    this.tokens = this.pace().burst;
+    this.tokensAt = this.env.now();
     const { host, hostToken } = loadIdentity(this.env.storage);
     const hello = {
       type: "hello",
@@ -308,6 +318,8 @@ export class VolunteerClient extends EventTarget {
 
   onDrop({ fatal, reason, retryIn }) {
     this.ready = false;
+    // What waited to be sent is sent again, or not needed, after the next welcome.
+    this.clearOutbox();
     this.env.clearInterval(this.ticker);
     this.ticker = null;
     if (fatal) {
@@ -320,8 +332,46 @@ export class VolunteerClient extends EventTarget {
     this.changed();
   }
 
+  // Within the server's rate (limits.messages_per_second, which it enforces with a burst of
+  // twice that): short tasks can finish faster than that, and a message the server refuses
+  // as rate_limited costs a resend and a pause. A message over the pace waits its turn, in
+  // order, instead.
   send(message) {
-    if (this.connection.send(message)) this.lastSentAt = this.env.now();
+    this.outbox.push(message);
+    this.sendOutbox();
+  }
+
+  pace() {
+    const perSecond = Number(this.limits.messages_per_second) || DEFAULT_LIMITS.messages_per_second;
+    return { rate: Math.max(1, perSecond * 0.9), burst: Math.max(1, perSecond) };
+  }
+
+  sendOutbox() {
+    const now = this.env.now();
+    const { rate, burst } = this.pace();
+    this.tokens = Math.min(burst, this.tokens + ((now - this.tokensAt) / 1000) * rate);
+    this.tokensAt = now;
+    while (this.outbox.length && this.tokens >= 1) {
+      if (!this.connection.send(this.outbox.shift())) {
+        this.outbox = []; // not connected: the next welcome brings back what matters
+        return;
+      }
+      this.tokens -= 1;
+      this.lastSentAt = now;
+    }
+    if (this.outbox.length && this.outboxTimer === null) {
+      const wait = Math.ceil(((1 - this.tokens) / rate) * 1000);
+      this.outboxTimer = this.env.setTimeout(() => {
+        this.outboxTimer = null;
+        this.sendOutbox();
+      }, wait);
+    }
+  }
+
+  clearOutbox() {
+    this.outbox = [];
+    if (this.outboxTimer !== null) this.env.clearTimeout(this.outboxTimer);
+    this.outboxTimer = null;
   }
 
   tick() {
