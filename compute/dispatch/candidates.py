@@ -128,6 +128,10 @@ class Candidates:
             self.rounds[app_id] = MAX_ROUNDS
         # A refill pushes every unsent replica from its cursor, those this flush popped
         # already among them: each may be a candidate once.
+        return self._add(app_id, entries)
+
+    def _add(self, app_id: int, entries: list[feeder.Entry]) -> list[feeder.Entry]:
+        """Make ``entries`` (not seen before in this flush) candidates of the app's pool."""
         entries = [e for e in entries if e.replica_id not in self.seen]
         self.seen.update(e.replica_id for e in entries)
         self.popped.setdefault(app_id, []).extend(entries)
@@ -153,14 +157,13 @@ class Candidates:
             sql.format(FOR_HOST, seen=seen, hr=hr),
             [app.id, *seen_params, *hr_params, host.id, host.user_id, n + OVERFETCH],
         )
-        entries = [
-            feeder.Entry(feeder.score(prio, wu, ordinal), rid, wu)
-            for rid, wu, ordinal, prio in rows
-        ]
-        self.seen.update(e.replica_id for e in entries)
-        self.popped.setdefault(app.id, []).extend(entries)
-        pool = self.pools.get(app.id) or deque()
-        self.pools[app.id] = deque(sorted([*pool, *entries]))
+        entries = self._add(
+            app.id,
+            [
+                feeder.Entry(feeder.score(prio, wu, ordinal), rid, wu)
+                for rid, wu, ordinal, prio in rows
+            ],
+        )
         self._load(entries)
         return bool(entries)
 
