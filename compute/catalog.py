@@ -2,7 +2,9 @@
 
 The lease path runs for every volunteer request; reading apps, their current version and
 their project's policy from the database each time would double its queries. Edits reach
-every process within ``TTL`` seconds, and at once in the process that made them.
+every process within ``TTL`` seconds, and at once in the process that made them: an edit
+made while another thread is loading the catalog leaves what that thread read stale, so
+the next look loads again.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ class Catalog:
         self._lock = threading.Lock()
         self._apps: dict[int, AppInfo] = {}
         self._loaded_at = 0.0
+        self._generation = 0  # counts invalidations
 
     def _load(self) -> dict[int, AppInfo]:
         latest: dict[int, AppVersion] = {}
@@ -96,9 +99,13 @@ class Catalog:
     def apps(self) -> dict[int, AppInfo]:
         now = time.monotonic()
         if now - self._loaded_at > TTL:
+            generation = self._generation
             apps = self._load()
             with self._lock:
-                self._apps, self._loaded_at = apps, now
+                self._apps = apps
+                # Invalidated while loading: what was read may predate the edit.
+                self._loaded_at = now if generation == self._generation else 0.0
+            return apps
         return self._apps
 
     def get(self, app_id: int) -> AppInfo | None:
@@ -109,6 +116,7 @@ class Catalog:
 
     def invalidate(self) -> None:
         with self._lock:
+            self._generation += 1
             self._loaded_at = 0.0
 
 
