@@ -20,22 +20,34 @@ from compute.dispatch import dialect
 
 TRUST_THRESHOLD = 10
 
-RECORD_VALID = """
-WITH {rows}
-UPDATE compute_hostapp
-SET consecutive_valid = consecutive_valid + v.v_n,
-    daily_quota = CASE WHEN daily_quota >= v.v_reaches THEN v.v_cap
-                       ELSE daily_quota * v.v_factor END
-FROM v WHERE host_id = v.v_host AND app_id = v.v_app
+# Every statement that writes several hosts' records (these, and the count of jobs in a
+# flush's leases) locks them first in the order of their ids: a validation and a flush that
+# share hosts then wait for each other instead of deadlocking (one would wait a whole
+# ``deadlock_timeout``, a second, before being refused). PostgreSQL never folds a WITH query
+# that locks rows into the statement, so the locks are taken before any row is written.
+LOCK_RECORDS = """
+locked AS (
+    SELECT q.id FROM compute_hostapp q
+    WHERE (q.host_id, q.app_id) IN (SELECT {host}, {app} FROM {pairs})
+    ORDER BY q.id {{lock}}
+)"""
+
+RECORD_VALID = f"""
+WITH {{rows}}, {LOCK_RECORDS.format(host="v_host", app="v_app", pairs="v")}
+UPDATE compute_hostapp AS q
+SET consecutive_valid = q.consecutive_valid + v.v_n,
+    daily_quota = CASE WHEN q.daily_quota >= v.v_reaches THEN v.v_cap
+                       ELSE q.daily_quota * v.v_factor END
+FROM locked, v WHERE q.id = locked.id AND q.host_id = v.v_host AND q.app_id = v.v_app
 """
 
 # The quota halves per failure, at least 1; a quota fits in 31 bits, so halving it 31 times
 # or more leaves the floor.
-RECORD_FAILURES = """
-WITH {rows}
-UPDATE compute_hostapp
-SET consecutive_valid = 0, daily_quota = {greatest}(daily_quota / v.v_divisor, 1)
-FROM v WHERE host_id = v.v_host AND app_id = v.v_app
+RECORD_FAILURES = f"""
+WITH {{rows}}, {LOCK_RECORDS.format(host="v_host", app="v_app", pairs="v")}
+UPDATE compute_hostapp AS q
+SET consecutive_valid = 0, daily_quota = {{greatest}}(q.daily_quota / v.v_divisor, 1)
+FROM locked, v WHERE q.id = locked.id AND q.host_id = v.v_host AND q.app_id = v.v_app
 """
 
 

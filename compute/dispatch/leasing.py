@@ -33,6 +33,7 @@ from compute.catalog import AppInfo, catalog
 from compute.dispatch.candidates import Candidates
 from compute.dispatch.dialect import Dialect
 from compute.dispatch.ops import HostRef, Lease
+from compute.reliability import LOCK_RECORDS
 from compute.scheduler import (
     Assignment,
     ProjectShare,
@@ -97,15 +98,18 @@ LEASE_COLUMNS = (
 # The jobs this flush leased, counted against the quotas from the rows the lease wrote (its
 # replicas, this flush's time and tokens), so it needs nothing back from the lease and goes
 # to the database with it.
-COUNT_JOBS = """
+# The records are locked in the order of their ids first, as every statement that writes
+# several of them does (compute.reliability).
+COUNT_JOBS = f"""
+WITH c AS (
+    SELECT host_id, app_id, count(*) AS n FROM compute_replica
+    WHERE id {{ids}} AND sent_at = %s AND lease_token {{tokens}}
+    GROUP BY host_id, app_id
+), {LOCK_RECORDS.format(host="host_id", app="app_id", pairs="c")}
 UPDATE compute_hostapp AS q
 SET jobs_today = CASE WHEN q.quota_day = %s THEN q.jobs_today + c.n ELSE c.n END, quota_day = %s
-FROM (
-    SELECT host_id, app_id, count(*) AS n FROM compute_replica
-    WHERE id {ids} AND sent_at = %s AND lease_token {tokens}
-    GROUP BY host_id, app_id
-) AS c
-WHERE q.host_id = c.host_id AND q.app_id = c.app_id
+FROM locked, c
+WHERE q.id = locked.id AND q.host_id = c.host_id AND q.app_id = c.app_id
 """
 
 CLAIM_CLASS = """
@@ -183,7 +187,7 @@ class Leasing:
             ),
             (
                 sql.format(COUNT_JOBS, ids=ids, tokens=tokens),
-                [today, today, *id_params, self.now, *token_params],
+                [*id_params, self.now, *token_params, today, today],
             ),
         ]
 
