@@ -94,7 +94,7 @@ class Server:
             application,
             host="127.0.0.1",
             port=self.port,
-            ws="websockets-sansio",
+            ws="socialgrid.keepalive:KeepaliveProtocol",
             lifespan="off",
             log_level="warning",
             # As the Procfile's web command and runplatform: the server's keep-alive pings.

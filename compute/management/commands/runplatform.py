@@ -65,6 +65,8 @@ class Command(BaseCommand):
             port=port,
             lifespan="off",
             timeout_graceful_shutdown=5,
+            # As the Procfile's web command: every socket's pings from one timer.
+            ws="socialgrid.keepalive:KeepaliveProtocol",
             ws_ping_interval=settings.PROTOCOL["PING_SECONDS"],
             ws_ping_timeout=settings.PROTOCOL["PING_SECONDS"],
             log_level="info",
