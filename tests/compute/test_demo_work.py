@@ -296,7 +296,7 @@ def test_a_run_fills_up_to_the_low_water_mark_with_as_many_batches_as_it_takes(d
         app = App.objects.get(project__slug=slug, name=EXAMPLES[name].name)
         newest = Batch.objects.get(id=submitted[slug])
         assert Batch.objects.filter(project__slug=slug).count() > before[slug], slug
-        open_now = demo_work.open_replicas(app)
+        open_now = demo_work.fresh_replicas(app)
         newest_replicas = Replica.objects.filter(workunit__batch=newest).count()
         assert open_now >= 150, slug
         assert open_now - newest_replicas < 150, f"{slug}: a batch more than it took"
@@ -313,3 +313,25 @@ def test_batches_queued_behind_the_one_being_computed_do_not_take_the_picture(de
     assert project.batches.count() > 2
     assert pictures.picture_batch(project) == first
     assert pictures.project_picture(project.slug) == mandelbrot.render_png(first)
+
+
+def test_a_volunteer_computing_alone_never_runs_dry_and_the_rows_stay_bounded(demo):
+    """Alone on quorum-2 projects, a volunteer takes one replica of each work unit; the
+    others wait for a second volunteer. The replenisher counts only work nobody has started,
+    so the lone volunteer always finds more, and the batches left waiting are cancelled and
+    purged once newer ones pile up."""
+    alone = demo[0]
+    batches = []
+    for _ in range(3 * demo_work.MAX_OPEN_BATCHES):
+        # Everything the lone volunteer may take, computed...
+        assert volunteers_finish_everything([alone]) > 0, "the volunteer ran out of work"
+        # ...leaves the other replica of each of its work units waiting...
+        assert Replica.objects.filter(server_state=ServerState.UNSENT).exists()
+        # ...and the replenisher tops up every project all the same.
+        assert set(demo_work.replenish_demo_work()) == set(DEMO_PROJECTS)
+        transitioner.run_transitioner()
+        assimilation.assimilate_pending()
+        batches.append(Batch.objects.count())
+    per_project = demo_work.MAX_OPEN_BATCHES + KEEP + 1
+    assert max(batches[demo_work.MAX_OPEN_BATCHES + 2 :]) <= per_project * len(DEMO_PROJECTS)
+    assert Batch.objects.filter(state=BatchState.CANCELLED).exists()
