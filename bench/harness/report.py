@@ -19,7 +19,8 @@ ITEMS = (
     "server CPU per result", "ASGI per result", "Celery workers per result", "beat per result",
     "PostgreSQL per result", "Redis per result",
     "WebSocket messages/s", "PostgreSQL rows/s", "results/s as a share of the ceiling",
-    "lease latency p50", "lease latency p99", "empty assigns", "volunteer efficiency",
+    "lease latency p50", "lease latency p99", "lease latency p99 after the ramp",
+    "empty assigns", "volunteer efficiency",
     "refused results", "disconnects",
     "lost results", "double-credited", "stuck work units", "status",
 )  # fmt: skip
@@ -56,6 +57,10 @@ def _merge(tallies: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         **total,
         "lease_ms": [ms for t in tallies for ms in t["lease_ms"]],
+        "lease_at": [at for t in tallies for at in t.get("lease_at", [])],
+        "last_welcome": max(
+            (t["last_welcome"] for t in tallies if t.get("last_welcome")), default=None
+        ),
         "acked": sum(len(t["acked"]) for t in tallies),
         "first_assign": min(firsts) if firsts else None,
         "last_ack": max(lasts) if lasts else None,
@@ -70,6 +75,10 @@ def summarise(data: dict[str, Any]) -> dict[str, Any]:
     v = _merge(data["tallies"])
     acked_span = v["last_ack"] - v["first_assign"] if v["last_ack"] and v["first_assign"] else None
     lease = v.pop("lease_ms")
+    # Once every volunteer was welcomed: the load the run was asked for, without the hellos
+    # of the ramp.
+    steady = [ms for ms, at in zip(lease, v.pop("lease_at"), strict=False)
+              if v["last_welcome"] is not None and at >= v["last_welcome"]]  # fmt: skip
     return {
         "status": data["status"],
         "why": data["why"],
@@ -113,6 +122,8 @@ def summarise(data: dict[str, Any]) -> dict[str, Any]:
             "lease_requests": len(lease),
             "lease_p50_ms": percentile(lease, 50),
             "lease_p99_ms": percentile(lease, 99),
+            "steady_lease_requests": len(steady),
+            "steady_lease_p99_ms": percentile(steady, 99) if steady else None,
             "efficiency": (
                 v["busy_s"] / v["wall_s"] if args.task_seconds > 0 and v["wall_s"] > 0 else None
             ),
@@ -324,6 +335,9 @@ def _volunteer_rows(v: dict[str, Any]) -> list[Row]:
          f"{v['lease_requests']:,} samples; {v['requests_on_results']:,} requests rode on "
          f"results, {v['requests']:,} went alone"),
         (s, "lease latency p99", fmt(v["lease_p99_ms"], 1, " ms"), ""),
+        (s, "lease latency p99 after the ramp", fmt(v["steady_lease_p99_ms"], 1, " ms"),
+         f"the {v['steady_lease_requests']:,} answers once every volunteer was welcomed "
+         "(no hellos left)"),
         (s, "empty assigns", f"{v['empty_assigns']:,}", "'no work' answers (retry after <= 1 s)"),
         (s, "volunteer efficiency", efficiency,
          "sum compute / sum wall (first assign -> last result); n/a when tasks take 0 s"),

@@ -78,11 +78,14 @@ class Tally:
 
     ``lease_ms``: per request answered with at least one task, from sending it (a request
     of its own, or a result carrying it) to receiving that answer (an assign, or the ack of
-    the result)."""
+    the result); ``lease_at``: when each of those answers came. ``last_welcome``: when the
+    last of the process's volunteers was first welcomed (the end of its ramp)."""
 
     volunteers: int = 0
     welcomed: int = 0
+    last_welcome: float | None = None
     lease_ms: list[float] = field(default_factory=list)
+    lease_at: list[float] = field(default_factory=list)
     requests: int = 0  # requests sent on their own
     requests_on_results: int = 0  # requests that rode on a result
     empty_assigns: int = 0
@@ -225,6 +228,7 @@ class SimVolunteer:
             raise SessionFailure(f"expected welcome, got {str(welcome)[:200]}")
         if self.host is None:
             self.tally.welcomed += 1
+            self.tally.last_welcome = time.time()
         self.host, self.token = welcome["host"], welcome["host_token"]
         limits = welcome.get("limits") or {}
         rate = float(limits.get("messages_per_second", 20.0))
@@ -388,6 +392,7 @@ class SimVolunteer:
         tasks = message.get("tasks") or []
         if self.request_at is not None and tasks:
             self.tally.lease_ms.append((now - self.request_at) * 1000.0)
+            self.tally.lease_at.append(time.time())
         self.request_at = None
         if not tasks:
             self.tally.empty_assigns += 1

@@ -43,6 +43,9 @@ def test_a_tiny_run_has_a_clean_audit_and_every_item_of_the_table(services, tmp_
     assert summary["throughput"]["acked"] == 80
     assert summary["throughput"]["results_per_second"] > 0
     assert summary["volunteers"]["lease_requests"] > 0
+    steady = summary["volunteers"]["steady_lease_requests"]
+    assert 0 < steady <= summary["volunteers"]["lease_requests"]
+    assert summary["volunteers"]["steady_lease_p99_ms"] > 0
     # The deployment's own settings: no sweep or setting of the bench's.
     assert (summary["parameters"]["sweeps"], summary["parameters"]["settings"]) == ({}, {})
     assert summary["parameters"]["procfile"] == procfile.read()

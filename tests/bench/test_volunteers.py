@@ -49,6 +49,9 @@ async def test_results_carry_the_requests_and_their_acks_bring_the_tasks(server,
     assert tally.requests_on_results == 5
     assert tally.requests in (1, 2)
     assert (tally.tasks_assigned, tally.empty_assigns) == (6, 1)
-    # A latency for each answer that brought work.
+    # A latency for each answer that brought work, and when it came (after the welcome).
     assert len(tally.lease_ms) == tally.requests + tally.requests_on_results - 1
+    assert len(tally.lease_at) == len(tally.lease_ms)
+    assert tally.last_welcome is not None
+    assert tally.last_welcome <= tally.lease_at[0] <= tally.lease_at[-1]
     assert (tally.errors, tally.lost_requests) == ({}, 0)
