@@ -88,7 +88,7 @@ async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 def ws_implementation(web_command: str) -> str:
     """The ``--ws`` option of a web command and the protocol class uvicorn picks for it
-    (``auto`` resolves to one of the others)."""
+    (``auto`` resolves to one of the others; an import string names its class)."""
     words = shlex.split(web_command)
     option = "auto"
     for i, word in enumerate(words):
@@ -100,7 +100,7 @@ def ws_implementation(web_command: str) -> str:
         from uvicorn.config import WS_PROTOCOLS
         from uvicorn.importer import import_from_string
 
-        chosen = import_from_string(WS_PROTOCOLS[option])
+        chosen = import_from_string(WS_PROTOCOLS.get(option, option))
         return f"{option} ({chosen.__name__})"
     except Exception:
         return option

@@ -66,7 +66,8 @@ def test_a_tiny_run_has_a_clean_audit_and_every_item_of_the_table(services, tmp_
     assert ws["connected"] == ws["connections"] == 6
     assert ws["answered"] > 0
     assert ws["messages_per_second"] > 0
-    assert ws["ws"].startswith("auto (")  # the Procfile's web options, uvicorn's default --ws
+    # The Procfile's web options: its --ws, uvicorn's protocol with the keep-alive wheel.
+    assert ws["ws"] == "socialgrid.keepalive:KeepaliveProtocol (KeepaliveProtocol)"
     assert ws["client_errors"] == 0
     db = summary["ceiling"]["database"]
     assert db["rows"] == 512
