@@ -72,7 +72,7 @@ EXAMPLES: dict[str, ExampleApp] = {
             name="abc-triples",
             title="ABC triples",
             description=(
-                "Every abc-hit (a + b = c, coprime, rad(abc) < c) with c below four million, "
+                "Every abc-hit (a + b = c, coprime, rad(abc) < c) with c below ten million, "
                 "in ranges of c, as ABC@Home searched them."
             ),
             reference_path="compute.examples.abc_triples.run",
