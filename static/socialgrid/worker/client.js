@@ -353,7 +353,7 @@ export class VolunteerClient extends EventTarget {
     this.tokensAt = now;
     while (this.outbox.length && this.tokens >= 1) {
       if (!this.connection.send(this.outbox.shift())) {
-        this.outbox = []; // not connected: the next welcome brings back what matters
+        this.clearOutbox(); // not connected: the next welcome brings back what matters
         return;
       }
       this.tokens -= 1;
