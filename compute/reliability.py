@@ -65,29 +65,49 @@ def record_valid(
     outage), so the doubling is never computed past the cap: a quota at or above
     cap / 2**n goes straight to the cap, a smaller one doubles n times and stays under it
     (so the factor used is never more than the cap)."""
+    sql = sql or dialect.current()
+    statement = record_valid_statement(pairs, quota_cap, sql)
+    if statement is not None:
+        sql.execute(*statement)
+
+
+def record_valid_statement(
+    pairs: Iterable[tuple[int, int]], quota_cap: dict[int, int], sql: dialect.Dialect
+) -> tuple[str, list] | None:
+    """:func:`record_valid` as a statement, for a caller to send with others."""
     rows = []
     for (host_id, app_id), n in sorted(Counter(pairs).items()):
         cap = quota_cap[app_id]
         reaches_cap = -(-cap // 2**n)  # ceil(cap / 2**n), at least 1
         rows.append((host_id, app_id, n, cap, reaches_cap, min(2**n, max(cap, 1))))
-    if rows:
-        sql = sql or dialect.current()
-        cte, params = sql.rows(
-            "v",
-            (("v_host", "bigint"), ("v_app", "bigint"), ("v_n", "bigint"),
-             ("v_cap", "bigint"), ("v_reaches", "bigint"), ("v_factor", "bigint")),
-            rows,
-        )  # fmt: skip
-        sql.execute(sql.format(RECORD_VALID, rows=cte), params)
+    if not rows:
+        return None
+    cte, params = sql.rows(
+        "v",
+        (("v_host", "bigint"), ("v_app", "bigint"), ("v_n", "bigint"),
+         ("v_cap", "bigint"), ("v_reaches", "bigint"), ("v_factor", "bigint")),
+        rows,
+    )  # fmt: skip
+    return sql.format(RECORD_VALID, rows=cte), params
 
 
 def record_failure(pairs: Iterable[tuple[int, int]], sql: dialect.Dialect | None = None) -> None:
     """Errors, timeouts and invalid results of (host, app) pairs: the streak ends and the
     quota halves (per failure, at least 1)."""
+    sql = sql or dialect.current()
+    statement = record_failure_statement(pairs, sql)
+    if statement is not None:
+        sql.execute(*statement)
+
+
+def record_failure_statement(
+    pairs: Iterable[tuple[int, int]], sql: dialect.Dialect
+) -> tuple[str, list] | None:
+    """:func:`record_failure` as a statement, for a caller to send with others."""
     rows = [(host, app, 2 ** min(n, 31)) for (host, app), n in sorted(Counter(pairs).items())]
-    if rows:
-        sql = sql or dialect.current()
-        cte, params = sql.rows(
-            "v", (("v_host", "bigint"), ("v_app", "bigint"), ("v_divisor", "bigint")), rows
-        )
-        sql.execute(sql.format(RECORD_FAILURES, rows=cte), params)
+    if not rows:
+        return None
+    cte, params = sql.rows(
+        "v", (("v_host", "bigint"), ("v_app", "bigint"), ("v_divisor", "bigint")), rows
+    )
+    return sql.format(RECORD_FAILURES, rows=cte), params

@@ -83,6 +83,7 @@ def validate_workunits(workunit_ids: list[int], now: datetime | None = None) -> 
     are skipped (it is validating them), as are those no longer flagged."""
     now = now or timezone.now()
     sql = dialect.current()
+    owned = not transaction.get_connection().in_atomic_block
     with transaction.atomic():
         ids, params = sql.ids(workunit_ids)
         rows = sql.execute(sql.format(LOCK, ids=ids), params)
@@ -98,8 +99,11 @@ def validate_workunits(workunit_ids: list[int], now: datetime | None = None) -> 
             by_wu[replica.workunit_id].append(replica)
         plan = Plan(now)
         verdicts = [decide(wu, by_wu[wu.id], plan) for wu in workunits]
-        plan.apply(sql)
-        sql.execute(sql.format(DONE, ids=ids), params)
+        closing = plan.apply(sql)
+        # The hosts' reliability records last, with the COMMIT where this transaction is
+        # the caller's own: leases count jobs on those records, and wait for their locks
+        # only while these statements and the commit run.
+        sql.execute_all([(sql.format(DONE, ids=ids), params), *closing], commit=owned)
         return verdicts
 
 

@@ -304,7 +304,11 @@ class Plan:
                 self.valid_pairs.append((r.host_id, wu.app_id))
         self.invalid_pairs += [(r.host_id, wu.app_id) for r in invalid if r.host_id]
 
-    def apply(self, sql: Dialect) -> None:
+    def apply(self, sql: Dialect) -> list[tuple[str, list]]:
+        """Write the verdicts, except the statements returned: the counts of verdicts on
+        the hosts, then the reliability records of their apps, for the caller to send last,
+        with its commit where it can (a flush leasing to these hosts counts their jobs on
+        the same records and waits for their locks while this transaction holds them)."""
         self._move_replicas(sql)
         if self.canonical:
             self._canonical(sql)
@@ -322,9 +326,6 @@ class Plan:
             WorkUnit.objects.filter(id=wu.id).update(spot_check=False)
             escalate([wu.id], wu.app.min_quorum, wu.app.target_nresults, self.now)
         granted = credit.grant(self.grants, self.now)
-        reliability.record_valid(self.valid_pairs, self.quota_caps, sql)
-        reliability.record_failure(self.invalid_pairs, sql)
-        self._count_verdicts(sql)
         if granted:
             transaction.on_commit(lambda: notify.credit_granted(granted))
         if self.canonical:
@@ -336,6 +337,12 @@ class Plan:
 
             ids = [wu.id for wu in self.targets]
             transaction.on_commit(lambda: transition_workunits.delay(ids))
+        closing = [
+            self._count_verdicts(sql),
+            reliability.record_valid_statement(self.valid_pairs, self.quota_caps, sql),
+            reliability.record_failure_statement(self.invalid_pairs, sql),
+        ]
+        return [statement for statement in closing if statement is not None]
 
     def _move_replicas(self, sql: Dialect) -> None:
         rows = []
@@ -367,12 +374,13 @@ class Plan:
         ids, params = sql.ids([wu.id for wu in self.canonical])
         sql.execute(sql.format(NOT_NEEDED, ids=ids), [*target, *params, *source])
 
-    def _count_verdicts(self, sql: Dialect) -> None:
+    def _count_verdicts(self, sql: Dialect) -> tuple[str, list] | None:
         valid = Counter(h for h, _ in self.valid_pairs)
         invalid = Counter(h for h, _ in self.invalid_pairs)
         rows = [(h, valid[h], invalid[h]) for h in sorted(valid.keys() | invalid.keys())]
-        if rows:
-            cte, params = sql.rows(
-                "v", (("v_host", "bigint"), ("v_valid", "bigint"), ("v_invalid", "bigint")), rows
-            )
-            sql.execute(sql.format(COUNT_VERDICTS, rows=cte), params)
+        if not rows:
+            return None
+        cte, params = sql.rows(
+            "v", (("v_host", "bigint"), ("v_valid", "bigint"), ("v_invalid", "bigint")), rows
+        )
+        return sql.format(COUNT_VERDICTS, rows=cte), params

@@ -96,11 +96,24 @@ class Candidates:
 
     # --- popping ------------------------------------------------------------------------------
 
+    def pop_ahead(self, demand: dict[int, int]) -> tuple[str, list] | None:
+        """The first round, popped before the flush's first statement from what its requests
+        ask for (their hosts' standing is not read yet): returns the read of those
+        candidates, for the flush to send with that statement and hand to :meth:`loaded`."""
+        fresh: list[feeder.Entry] = []
+        for app_id, n in demand.items():
+            fresh += self._pop(app_id, n + OVERFETCH)
+        return self._load_statement(fresh)
+
     def prefetch(self, demand: dict[int, tuple[AppInfo, int]]) -> None:
-        """One round for every app the flush's requests want, before any is served."""
+        """One round for every app the flush's requests want, before any is served: what
+        was popped ahead counts, so only a shortfall is popped now."""
         fresh: list[feeder.Entry] = []
         for app_id, (_, n) in demand.items():
-            fresh += self._pop(app_id, n + OVERFETCH)
+            held = len(self.pools.get(app_id) or ())
+            if app_id in self.rounds and held >= n:
+                continue
+            fresh += self._pop(app_id, n + OVERFETCH - held)
         self._load(fresh)
 
     def _more(self, app: AppInfo, n: int) -> bool:
@@ -168,17 +181,26 @@ class Candidates:
         return bool(entries)
 
     def _load(self, entries: list[feeder.Entry]) -> None:
+        statement = self._load_statement(entries)
+        if statement is not None:
+            self.loaded(self.sql.execute(*statement))
+
+    def _load_statement(self, entries: list[feeder.Entry]) -> tuple[str, list] | None:
         if not entries:
-            return
+            return None
         sql = self.sql
         ids, params = sql.ids(sorted({e.replica_id for e in entries}))
         wus, wu_params = sql.ids(sorted({e.workunit_id for e in entries}))
         hosts, host_params = sql.ids(self.host_ids)
         users, user_params = sql.ids(self.user_ids)
-        for row in sql.execute(
+        return (
             sql.format(CANDIDATES, ids=ids, wus=wus, hosts=hosts, users=users),
             [*params, ServerState.UNSENT, *wu_params, *host_params, *user_params],
-        ):
+        )
+
+    def loaded(self, rows: list[tuple]) -> None:
+        """Take in what the read of candidates returned."""
+        for row in rows:
             replica_id, wu_id = row[0], row[1]
             if replica_id is None:
                 host_id, user_id = row[9], row[10]

@@ -58,8 +58,15 @@ class Dialect:
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         raise NotImplementedError
 
-    def execute_all(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[tuple]]:
-        """Statements that need nothing from each other's results; the rows of each."""
+    def execute_all(
+        self, statements: Sequence[tuple[str, Sequence[Any]]], *, commit: bool = False
+    ) -> list[list[tuple]]:
+        """Statements that need nothing from each other's results; the rows of each.
+
+        ``commit``: the caller's transaction ends with these statements, and may be
+        committed with them (where the dialect sends them together); nothing may be
+        executed after them in it. Django's commit at the end of the block then has nothing
+        left to do, and its on-commit hooks run as always, after the commit."""
         return [self.execute(sql, params) for sql, params in statements]
 
     def dt(self, value: datetime) -> Any:
@@ -118,25 +125,35 @@ class Postgres(Dialect):
             cursor.execute(sql, params, prepare=_prepare())
             return cursor.fetchall() if cursor.description else []
 
-    def execute_all(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[tuple]]:
+    def execute_all(
+        self, statements: Sequence[tuple[str, Sequence[Any]]], *, commit: bool = False
+    ) -> list[list[tuple]]:
         """Sent together in one pipeline: one wait for the database instead of one per
-        statement (and the transaction's BEGIN goes with the first)."""
+        statement (and the transaction's BEGIN goes with the first, its COMMIT with the last
+        where ``commit`` says it may). A statement that fails aborts the rest, the COMMIT
+        included, and the transaction is rolled back as usual."""
         if not statements:
             return []
         import psycopg
 
         connection.ensure_connection()
         raw = connection.connection
-        if len(statements) == 1 and not _begins(raw):
+        commit = commit and not raw.autocommit
+        if len(statements) == 1 and not commit and not _begins(raw):
             return [self.execute(*statements[0])]
         with connection.wrap_database_errors:
             cursors = [psycopg.Cursor(raw) for _ in statements]
             with raw.pipeline():
                 for cursor, (sql, params) in zip(cursors, statements, strict=True):
                     cursor.execute(sql, params, prepare=_prepare())
+                ending = psycopg.Cursor(raw) if commit else None
+                if ending is not None:
+                    ending.execute("COMMIT", prepare=False)
             out = [c.fetchall() if c.description else [] for c in cursors]
             for cursor in cursors:
                 cursor.close()
+            if ending is not None:
+                ending.close()
             return out
 
 

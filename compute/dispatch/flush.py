@@ -88,6 +88,7 @@ def _apply(
         kinds[type(op)].append(i)
     answers: list[Answer] = [None] * len(ops)
     candidates = None
+    owned = not transaction.get_connection().in_atomic_block
     try:
         with transaction.atomic():
             if committed is not None:
@@ -101,8 +102,10 @@ def _apply(
                         answers[i] = receipt
             if Touch in kinds:
                 reports.touch_hosts(sql, [h for i in kinds[Touch] for h in ops[i].host_ids], now)
-            # The results and the hosts' standing go together: the standing sees the
-            # results (a returned replica no longer counts against its host's limit).
+            # One pipeline before anything is decided: the results, and what the leases
+            # need to know (the hosts' standing, their users' memberships, the candidates
+            # popped for them). The standing sees the results: a returned replica no
+            # longer counts against its host's limit.
             results = kinds.get(ReportResult, [])
             leases = kinds.get(Lease, [])
             requests = [ops[i] for i in leases]
@@ -110,26 +113,48 @@ def _apply(
             if results:
                 statement, partial = reports.results_statement(sql, [ops[i] for i in results], now)
                 first.append(statement)
-            standing = leasing.standing_statement(sql, requests) if leases else None
-            if standing is not None:
-                first.append(standing)
+            reads: dict[str, int] = {}
+            if leases:
+                candidates = Candidates(sql, {op.host for op in requests})
+                for name, statement in (
+                    ("standing", leasing.standing_statement(sql, requests)),
+                    ("memberships", leasing.memberships_statement(sql, requests)),
+                    ("candidates", candidates.pop_ahead(leasing.ahead(requests))),
+                ):
+                    if statement is not None:
+                        reads[name] = len(first)
+                        first.append(statement)
             rows = sql.execute_all(first)
             if results:
                 recorded = reports.recorded(partial, rows[0])
             plan = None
             final: list[tuple[str, list]] = []
             if leases:
-                candidates = Candidates(sql, {op.host for op in requests})
+                if "candidates" in reads:
+                    candidates.loaded(rows[reads["candidates"]])
                 plan = leasing.plan(
-                    sql, requests, candidates, now, rng, rows[-1] if standing else []
+                    sql,
+                    requests,
+                    candidates,
+                    now,
+                    rng,
+                    rows[reads["standing"]] if "standing" in reads else [],
+                    rows[reads["memberships"]] if "memberships" in reads else [],
                 )
                 final += plan.statements(sql)
             count = reports.count_statement(sql, recorded) if results else None
             if count is not None:
                 final.append(count)
             # The leases, their jobs counted and the results counted go to the database in
-            # one pipeline: none needs anything back from another.
-            rows = sql.execute_all(final)
+            # one pipeline: none needs anything back from another. When the flush owns its
+            # transaction and reading the answers back needs no statement, the COMMIT goes
+            # with them.
+            last = (
+                owned
+                and (plan is None or plan.settled())
+                and (not results or reports.settled(recorded))
+            )
+            rows = sql.execute_all(final, commit=last)
             if plan is not None:
                 leased = rows[0] if plan.rows else []
                 for i, assignments in zip(leases, plan.answers(sql, requests, leased), strict=True):

@@ -191,6 +191,15 @@ class Leasing:
             ),
         ]
 
+    def settled(self) -> bool:
+        """Do the answers read back without a statement? Not where adaptive replication
+        has to decide (and write) for a work unit whose replication is still pending."""
+        return not any(
+            self.candidates.replication(wu_id) == Replication.ADAPTIVE_PENDING
+            for r in self.requests
+            for _, _, wu_id in r.chosen
+        )
+
     def answers(
         self, sql: Dialect, ops: Sequence[Lease], lease_rows: list[tuple]
     ) -> list[list[Assignment]]:
@@ -218,6 +227,38 @@ def standing_statement(sql: Dialect, ops: Sequence[Lease]) -> tuple[str, list] |
     return sql.format(STANDING, ids=ids), [ServerState.IN_PROGRESS, *params]
 
 
+def memberships_statement(sql: Dialect, ops: Sequence[Lease]) -> tuple[str, list] | None:
+    """The read of the signed-in requesting hosts' memberships, for the flush to send with
+    its first statement (the rows go to :func:`plan`)."""
+    user_ids = sorted({op.host.user_id for op in ops if op.want > 0} - {None})
+    if not user_ids:
+        return None
+    ids, params = sql.ids(user_ids)
+    return sql.format(MEMBERSHIPS, ids=ids), [*params, MembershipState.ACTIVE]
+
+
+def ahead(ops: Sequence[Lease]) -> dict[int, int]:
+    """Candidates to pop per app before the hosts' standing is read, so that their read
+    rides with the flush's first statement: what each anonymous host asks for, on the first
+    runnable app of each project it names, as if it had room and quota for all of it. A
+    host with less room takes less (the rest goes back to the cache); a signed-in host's
+    projects are its memberships, read with that statement, and its request pops in
+    :func:`plan`."""
+    prefetch = settings.COMPUTE["PREFETCH_PER_CORE"]
+    demand: dict[int, int] = defaultdict(int)
+    for op in ops:
+        host = op.host
+        if op.want <= 0 or host.user_id is not None:
+            continue
+        shares = _shares(host, {})
+        apps = _runnable(host, shares)
+        shares = [s for s in shares if apps.get(s.project_id)]
+        for project_id, slots in allocate_slots(min(op.want, prefetch * host.cores), shares):
+            if slots > 0:
+                demand[apps[project_id][0].id] += slots
+    return demand
+
+
 def plan(
     sql: Dialect,
     ops: Sequence[Lease],
@@ -225,16 +266,22 @@ def plan(
     now: datetime,
     rng: random.Random | None,
     standing: list[tuple] | None = None,
+    membership_rows: list[tuple] | None = None,
 ) -> Leasing:
     """Serve every request in ``ops`` from the cache's candidates; the caller writes the
     leases (:meth:`Leasing.statements`), reads the answers back (:meth:`Leasing.answers`),
     and hands the candidates no request took back to the cache once it has committed (or
-    all of them, if it failed)."""
+    all of them, if it failed). ``standing`` and ``membership_rows`` are the rows of
+    :func:`standing_statement` and :func:`memberships_statement` where the caller sent
+    them; they are read here otherwise."""
     today = now.date()
     if standing is None:
         statement = standing_statement(sql, ops)
         standing = sql.execute(*statement) if statement else []
-    requests, quotas = _requests(sql, ops, standing, today)
+    if membership_rows is None:
+        statement = memberships_statement(sql, ops)
+        membership_rows = sql.execute(*statement) if statement else []
+    requests, quotas = _requests(sql, ops, standing, _memberships(membership_rows), today)
     leasing = Leasing(requests, candidates, quotas, now, rng)
     if not requests:
         return leasing
@@ -272,7 +319,11 @@ def _demand(
 
 
 def _requests(
-    sql: Dialect, ops: Sequence[Lease], standing_rows: list[tuple], today: date
+    sql: Dialect,
+    ops: Sequence[Lease],
+    standing_rows: list[tuple],
+    memberships: dict[int, list[tuple[int, float, float]]],
+    today: date,
 ) -> tuple[list[Request], dict[tuple[int, int], Quota]]:
     """The requests that may lease anything (host not banned, room under its prefetch
     limit, projects with runnable apps), and their hosts' quota records."""
@@ -285,7 +336,6 @@ def _requests(
         standing[host_id] = None if banned else held
         if app_id is not None:
             quotas[(host_id, app_id)] = Quota(valid, quota, jobs, sql.read_date(day))
-    memberships = _memberships(sql, {op.host.user_id for _, op in wanting} - {None})
     prefetch = settings.COMPUTE["PREFETCH_PER_CORE"]
     requests = []
     for i, op in wanting:
@@ -299,10 +349,7 @@ def _requests(
         # Two sockets of one host in one flush: the second sees what the first took.
         standing[host.id] = held + min(room, op.want)
         shares = _shares(host, memberships)
-        apps: dict[int, list[AppInfo]] = defaultdict(list)
-        for app in catalog.for_projects({s.project_id for s in shares}):
-            if meets_requirements(host, app):
-                apps[app.project_id].append(app)
+        apps = _runnable(host, shares)
         shares = [s for s in shares if apps.get(s.project_id)]
         if shares:
             requests.append(
@@ -312,15 +359,20 @@ def _requests(
     return requests, quotas
 
 
-def _memberships(sql: Dialect, user_ids: set[int]) -> dict[int, list[tuple[int, float, float]]]:
+def _memberships(rows: list[tuple]) -> dict[int, list[tuple[int, float, float]]]:
     per_user: dict[int, list[tuple[int, float, float]]] = defaultdict(list)
-    if user_ids:
-        ids, params = sql.ids(sorted(user_ids))
-        for user_id, project_id, share, rac in sql.execute(
-            sql.format(MEMBERSHIPS, ids=ids), [*params, MembershipState.ACTIVE]
-        ):
-            per_user[user_id].append((project_id, float(share), rac))
+    for user_id, project_id, share, rac in rows:
+        per_user[user_id].append((project_id, float(share), rac))
     return per_user
+
+
+def _runnable(host: HostRef, shares: list[ProjectShare]) -> dict[int, list[AppInfo]]:
+    """Per project of ``shares``, the apps of it the host can run."""
+    apps: dict[int, list[AppInfo]] = defaultdict(list)
+    for app in catalog.for_projects({s.project_id for s in shares}):
+        if meets_requirements(host, app):
+            apps[app.project_id].append(app)
+    return apps
 
 
 def _shares(host: HostRef, memberships: dict[int, list]) -> list[ProjectShare]:

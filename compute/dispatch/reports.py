@@ -196,6 +196,12 @@ def count_statement(sql: Dialect, recorded: Recorded) -> tuple[str, list] | None
     return sql.format(COUNT_RESULTS, rows=cte), params
 
 
+def settled(recorded: Recorded) -> bool:
+    """Do the receipts read back without a statement? Not where a result was refused: its
+    lease is looked up to say why."""
+    return all(_key(recorded.ops[i]) in recorded.done for i in recorded.first)
+
+
 def counted(
     sql: Dialect, recorded: Recorded, count_rows: list[tuple], now: datetime
 ) -> list[Receipt]:

@@ -177,3 +177,23 @@ def test_a_refill_in_the_middle_of_a_flush_never_hands_one_replica_to_two_hosts(
     assert len({replica for replica, _ in handed}) == len(handed) == 3
     for replica_id, host in handed:
         assert Replica.objects.get(id=replica_id).host_id == host.id
+
+
+def test_requests_pop_ahead_what_anonymous_hosts_ask_for_within_their_limit(
+    project, host_factory, settings
+):
+    """Before the hosts' standing is read, a flush pops what its anonymous hosts ask for
+    (capped by their prefetch limit) on the first app of each project they name; a signed-in
+    host's projects are its memberships, read with the flush's first statement, so it pops
+    later."""
+    from compute.dispatch import leasing
+
+    settings.COMPUTE = {**settings.COMPUTE, "PREFETCH_PER_CORE": 2}
+    app = project.apps.get()
+    anonymous = host_factory(project, user=None, cores=1)
+    signed_in = host_factory(project, cores=1)
+
+    assert leasing.ahead([Lease(HostRef.of(anonymous, [project.id]), 5)]) == {app.id: 2}
+    assert leasing.ahead([Lease(HostRef.of(anonymous, [project.id]), 1)] * 2) == {app.id: 2}
+    assert leasing.ahead([Lease(HostRef.of(anonymous, [project.id]), 0)]) == {}
+    assert leasing.ahead([Lease(HostRef.of(signed_in), 3)]) == {}
