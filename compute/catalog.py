@@ -114,6 +114,14 @@ class Catalog:
     def for_projects(self, project_ids: set[int]) -> list[AppInfo]:
         return [a for a in self.apps().values() if a.project_id in project_ids and a.dispatchable]
 
+    def active_project(self, slug: str) -> int | None:
+        """The id of the active project with this slug, where the catalog knows it (a
+        project with an app); None says to ask the database."""
+        for app in self.apps().values():
+            if app.project_slug == slug and app.project_active:
+                return app.project_id
+        return None
+
     def invalidate(self) -> None:
         with self._lock:
             self._generation += 1

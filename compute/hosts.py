@@ -14,6 +14,7 @@ from django.db.models import Exists, F, OuterRef, Q, Sum
 from django.utils import timezone
 
 from compute import signals
+from compute.catalog import catalog
 from compute.models import AppVersion, CreditEntry, Host, Membership, Project, Replica, Volunteer
 from compute.protocol import Capabilities
 from compute.scheduler import Assignment
@@ -79,10 +80,16 @@ def open_session(
     """
     now = now or timezone.now()
     signed_in = user is not None and user.is_authenticated
-    project = None
+    project_id = None
     if project_slug:
-        project = Project.objects.filter(slug=project_slug, is_active=True).first()
-        if project is None:
+        # The process's catalog knows the projects with apps (a hello storm after a
+        # restart asks it hundreds of times a second); the database, the others.
+        project_id = catalog.active_project(project_slug) or (
+            Project.objects.filter(slug=project_slug, is_active=True)
+            .values_list("id", flat=True)
+            .first()
+        )
+        if project_id is None:
             raise Refused("unknown_project", f"no active project {project_slug!r}")
     elif not signed_in:
         raise Refused("unauthenticated", "sign in, or name a project to compute for anonymously")
@@ -93,19 +100,21 @@ def open_session(
         host = _find_host(user if signed_in else None, host_uuid, token)
         if host is not None and host.banned:
             raise Refused("forbidden", "this host may not compute")
+        created = host is None
         if host is None:
             host = Host(user=user if signed_in else None)
         elif signed_in and host.user_id is None:
             claim_host(host, user)
         _apply_capabilities(host, caps, now)
         host.save()
-        if signed_in and project is not None:
-            _join(user, project)
+        if signed_in and project_id is not None:
+            _join(user, project_id)
     return Session(
         host=host,
         host_token=None if signed_in else host_token(host),
-        project_ids=None if signed_in else [project.id],
-        resume=leased_to(host),
+        project_ids=None if signed_in else [project_id],
+        # A host made by this hello holds nothing yet: no query for what it holds.
+        resume=[] if created else leased_to(host),
         user_total=user_total(user) if signed_in else None,
     )
 
@@ -128,9 +137,9 @@ def _find_host(user, host_uuid: str | None, token: str | None) -> Host | None:
     return None
 
 
-def _join(user, project: Project) -> None:
+def _join(user, project_id: int) -> None:
     """Pressing Start on a project page joins it (or rejoins it)."""
-    membership, created = Membership.objects.get_or_create(user=user, project=project)
+    membership, created = Membership.objects.get_or_create(user=user, project_id=project_id)
     if not created and (membership.state != MembershipState.ACTIVE or membership.no_more_work):
         Membership.objects.filter(id=membership.id).update(
             state=MembershipState.ACTIVE, no_more_work=False
