@@ -4,7 +4,7 @@ The lease path runs for every volunteer request; reading apps, their current ver
 their project's policy from the database each time would double its queries. Edits reach
 every process within ``TTL`` seconds, and at once in the process that made them: an edit
 made while another thread is loading the catalog leaves what that thread read stale, so
-the next look loads again.
+the next look loads again; so does a load between the edit and its commit.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+from django.db import DEFAULT_DB_ALIAS, transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
@@ -134,5 +135,8 @@ catalog = Catalog()
 @receiver([post_save, post_delete], sender=App)
 @receiver([post_save, post_delete], sender=AppVersion)
 @receiver([post_save, post_delete], sender=Project)
-def _invalidate(**kwargs: object) -> None:
+def _invalidate(using: str = DEFAULT_DB_ALIAS, **kwargs: object) -> None:
+    # Now, and again once the edit has committed: a load between the two (another thread
+    # of this process) reads the database as it was before the edit.
     catalog.invalidate()
+    transaction.on_commit(catalog.invalidate, using=using)

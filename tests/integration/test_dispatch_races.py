@@ -8,7 +8,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 import pytest
@@ -163,3 +163,19 @@ def test_a_result_racing_its_batch_being_cancelled_ends_one_way_only(project_fac
     assert not CreditEntry.objects.filter(
         workunit_id__in=WorkUnit.objects.filter(error_mask__gt=0).values("id")
     ).exists()
+
+
+def test_an_app_saved_while_another_thread_loads_the_catalog_is_seen_once_committed(
+    project_factory,
+):
+    """The catalog is invalidated when an app is saved, before its transaction commits: a
+    thread loading it in between reads the database without the new app. The commit
+    invalidates it again, so the first request after it finds the app's work."""
+    from compute.catalog import catalog
+
+    project = project_factory()
+    with transaction.atomic():
+        app = project.apps.create(name="late")
+        loaded = in_parallel(lambda: set(catalog.apps()))[0]
+        assert app.id not in loaded  # not committed yet: the load cannot see it
+    assert catalog.get(app.id) is not None
