@@ -30,6 +30,7 @@ def test_each_project_joined_is_its_own_item(user_factory, project_factory, host
 def test_the_item_commits_with_the_membership(
     user_factory, project_factory, django_capture_on_commit_callbacks
 ):
+    user, project = user_factory(), project_factory()
     with django_capture_on_commit_callbacks() as callbacks:
-        Membership.objects.create(user=user_factory(), project=project_factory())
+        Membership.objects.create(user=user, project=project)
     assert len(callbacks) == 1  # the live push waits for the commit
