@@ -450,3 +450,33 @@ def test_the_panel_never_says_computing_beside_an_empty_task_list(page):
     wait_state(page, "waiting")
     assert page.evaluate("window.claims") == []
     assert page.locator("[data-tasks] li").count() == 0
+
+
+def test_an_empty_task_list_says_what_the_panel_is_doing(browser):
+    """The empty list's line (site.css) matches the panel's state: a paused or finishing
+    panel is not waiting for work."""
+    page = browser.new_page()
+    css = (ROOT / "static/socialgrid/site.css").read_text()
+    page.set_content(f"<style>{css}</style><section data-volunteer><ul data-tasks></ul></section>")
+    said = {}
+    states = ("idle", "connecting", "running", "reconnecting", "waiting", "paused", "finishing")
+    for state in (*states, "stopped"):
+        said[state] = page.evaluate(
+            """(state) => {
+              document.querySelector("[data-volunteer]").dataset.state = state;
+              return getComputedStyle(document.querySelector("ul[data-tasks]"), "::before")
+                .content;
+            }""",
+            state,
+        )
+    page.close()
+    assert said["idle"] == said["stopped"] == '"None yet. Press Start to fetch work."'
+    assert (
+        said["connecting"]
+        == said["running"]
+        == said["reconnecting"]
+        == '"Waiting for work from the server…"'
+    )
+    assert said["waiting"] == '"None: this project has no work to hand out right now."'
+    assert said["paused"] == '"None while paused. Resume to fetch work."'
+    assert said["finishing"] == '"None left: stopping."'
