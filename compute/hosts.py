@@ -101,7 +101,7 @@ def open_session(
         if host is not None and host.banned:
             raise Refused("forbidden", "this host may not compute")
         created = host is None
-        if host is None:
+        if created:
             host = Host(user=user if signed_in else None)
         elif signed_in and host.user_id is None:
             claim_host(host, user)

@@ -105,11 +105,11 @@ class Candidates:
             fresh += self._pop(app_id, n + OVERFETCH)
         return self._load_statement(fresh)
 
-    def prefetch(self, demand: dict[int, tuple[AppInfo, int]]) -> None:
+    def prefetch(self, demand: dict[int, int]) -> None:
         """One round for every app the flush's requests want, before any is served: what
         was popped ahead counts, so only a shortfall is popped now."""
         fresh: list[feeder.Entry] = []
-        for app_id, (_, n) in demand.items():
+        for app_id, n in demand.items():
             held = len(self.pools.get(app_id) or ())
             if app_id in self.rounds and held >= n:
                 continue

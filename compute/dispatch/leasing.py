@@ -22,7 +22,7 @@ from __future__ import annotations
 import random
 import secrets
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -253,9 +253,7 @@ def ahead(ops: Sequence[Lease]) -> dict[int, int]:
         shares = _shares(host, {})
         apps = _runnable(host, shares)
         shares = [s for s in shares if apps.get(s.project_id)]
-        for project_id, slots in allocate_slots(min(op.want, prefetch * host.cores), shares):
-            if slots > 0:
-                demand[apps[project_id][0].id] += slots
+        _add_demand(demand, min(op.want, prefetch * host.cores), shares, apps)
     return demand
 
 
@@ -304,18 +302,38 @@ def plan(
 
 def _demand(
     requests: list[Request], quotas: dict[tuple[int, int], Quota], today: date
-) -> dict[int, tuple[AppInfo, int]]:
+) -> dict[int, int]:
     """How many candidates to pop per app for the whole flush: each request's first-pass
     slots, on the first app of each project it may still use today. Shortfalls pop more."""
-    demand: dict[int, tuple[AppInfo, int]] = {}
+    demand: dict[int, int] = defaultdict(int)
     for r in requests:
         host = r.op.host
-        for project_id, slots in allocate_slots(r.room, r.shares):
-            for app in r.apps[project_id]:
-                if slots > 0 and quotas[(host.id, app.id)].left_today(host.cores, today) > 0:
-                    demand[app.id] = (app, demand.get(app.id, (app, 0))[1] + slots)
-                    break
+        _add_demand(
+            demand,
+            r.room,
+            r.shares,
+            r.apps,
+            lambda app, host=host: quotas[(host.id, app.id)].left_today(host.cores, today) > 0,
+        )
     return demand
+
+
+def _add_demand(
+    demand: dict[int, int],
+    room: int,
+    shares: list[ProjectShare],
+    apps: dict[int, list[AppInfo]],
+    usable: Callable[[AppInfo], bool] | None = None,
+) -> None:
+    """Add each project's share of ``room`` slots to the first of its apps that is
+    ``usable`` (the first of all, without it)."""
+    for project_id, slots in allocate_slots(room, shares):
+        if slots <= 0:
+            continue
+        for app in apps[project_id]:
+            if usable is None or usable(app):
+                demand[app.id] += slots
+                break
 
 
 def _requests(

@@ -36,9 +36,8 @@ async def stop(task: asyncio.Task, within: float = 30) -> None:
 @pytest.mark.asyncio
 async def test_results_carry_the_requests_and_their_acks_bring_the_tasks(server, project_factory):
     project, _ = await make_batch(project_factory, [{"x": i} for i in range(6)], quorum=1)
-    # The app is dispatchable before the volunteer asks: the process's catalog may hold a
-    # read from before the project was committed for up to its time to live (compute.catalog),
-    # and the first request would be answered "no work".
+    # The app is dispatchable before the volunteer asks: the process's catalog is invalidated
+    # when the batch's project and app commit (compute.catalog), not only when they are saved.
     assert await sync_to_async(catalog.for_projects)({project.id})
     tally = Tally(volunteers=1)
     volunteer = SimVolunteer([server.url], project.slug, 0.3, 2, tally)
